@@ -1,0 +1,1055 @@
+//! The control plane's configuration: Kuma 0.5.0's `kuma-cp` config tree for the sections Ursa
+//! implements, with Kuma's defaults, JSON/YAML names and `KUMA_*` environment variables.
+//!
+//! Sources, later ones winning: the defaults in code (identical to `config/ursa-cp.defaults.yaml`,
+//! a test proves it) → the YAML file given on the command line (only the keys present override)
+//! → `KUMA_*` environment variables passed in by the caller. [`Config::auto_configure`] then fills
+//! the values Kuma derives at start-up, and [`Config::to_public_json`] is what `GET /config` shows.
+
+mod duration;
+mod env;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use duration::{DurationError, GoDuration};
+
+/// What `GET /config` shows instead of a secret.
+pub const MASK: &str = "*****";
+
+/// The only `environment` Ursa runs in.
+pub const UNIVERSAL: &str = "universal";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("could not read config file {}: {source}", path.display())]
+    ReadFile {
+        /// The file given.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The configuration file is not well-formed YAML.
+    #[error("config file {} is not valid YAML: {source}", path.display())]
+    ParseFile {
+        /// The file given.
+        path: PathBuf,
+        /// The YAML syntax error (with its line and column).
+        source: serde_yaml::Error,
+    },
+    /// A key in the configuration file is unknown or has a value of the wrong kind.
+    #[error("invalid config file {}: {key}: {message}", path.display())]
+    InvalidFile {
+        /// The file given.
+        path: PathBuf,
+        /// Path of the offending key, e.g. `apiServer.port` or `apiServer.prot`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A `KUMA_*` environment variable has a value that cannot be used.
+    #[error("invalid value {value:?} for {variable}: {reason}")]
+    InvalidEnv {
+        /// The variable, e.g. `KUMA_API_SERVER_PORT`.
+        variable: &'static str,
+        /// Its value as given.
+        value: String,
+        /// What was expected instead.
+        reason: String,
+    },
+    /// The environment variables could not be collected.
+    #[error("could not read the KUMA_* environment variables: {0}")]
+    ReadEnv(#[source] envy::Error),
+    /// `environment` is something other than `universal`.
+    #[error(
+        "unsupported environment {0:?} (environment / KUMA_ENVIRONMENT): Ursa runs in Universal \
+         mode only, so the only accepted value is \"universal\""
+    )]
+    UnsupportedEnvironment(String),
+}
+
+/// The whole configuration tree (Kuma's `kuma-cp` config, the sections Ursa implements).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Config {
+    /// Runtime environment; only `universal` is supported (`KUMA_ENVIRONMENT`).
+    pub environment: String,
+    /// Settings that concern the whole control plane.
+    pub general: GeneralConfig,
+    /// Where resources are stored.
+    pub store: StoreConfig,
+    /// The HTTP API server.
+    pub api_server: ApiServerConfig,
+    /// The server that hands Envoy bootstrap configuration to dataplane agents.
+    pub bootstrap_server: BootstrapServerConfig,
+    /// The xDS (ADS) gRPC server Envoy connects to.
+    pub xds_server: XdsServerConfig,
+    /// The monitoring-assignment (Prometheus discovery) gRPC server.
+    pub monitoring_assignment_server: MonitoringAssignmentServerConfig,
+    /// The admin server (dataplane tokens).
+    pub admin_server: AdminServerConfig,
+    /// Resources created at start-up.
+    pub defaults: DefaultsConfig,
+    /// Usage reports.
+    pub reports: ReportsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            environment: UNIVERSAL.to_owned(),
+            general: GeneralConfig::default(),
+            store: StoreConfig::default(),
+            api_server: ApiServerConfig::default(),
+            bootstrap_server: BootstrapServerConfig::default(),
+            xds_server: XdsServerConfig::default(),
+            monitoring_assignment_server: MonitoringAssignmentServerConfig::default(),
+            admin_server: AdminServerConfig::default(),
+            defaults: DefaultsConfig::default(),
+            reports: ReportsConfig::default(),
+        }
+    }
+}
+
+/// `general`: settings that concern the whole control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct GeneralConfig {
+    /// Hostname other components use to reach the control plane.
+    pub advertised_hostname: String,
+}
+
+impl Default for GeneralConfig {
+    fn default() -> GeneralConfig {
+        GeneralConfig {
+            advertised_hostname: "localhost".to_owned(),
+        }
+    }
+}
+
+/// Which store backend holds the resources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreType {
+    /// In memory: nothing to set up, lost on exit.
+    #[default]
+    Memory,
+    /// PostgreSQL: durable, shared by several control-plane instances.
+    Postgres,
+}
+
+impl StoreType {
+    /// The configuration name, `memory` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreType::Memory => "memory",
+            StoreType::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for StoreType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `store`: where resources are stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The backend (`store.type`, `KUMA_STORE_TYPE`).
+    #[serde(rename = "type")]
+    pub kind: StoreType,
+    /// PostgreSQL settings, used when `kind` is `Postgres`.
+    pub postgres: PostgresStoreConfig,
+}
+
+/// `store.postgres`: the PostgreSQL connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PostgresStoreConfig {
+    /// Database host.
+    pub host: String,
+    /// Database port.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// User name.
+    pub user: String,
+    /// Password (a secret: masked in `GET /config`).
+    pub password: String,
+    /// Database name.
+    pub db_name: String,
+    /// Connection timeout in seconds.
+    pub connection_timeout: u64,
+    /// Maximum number of open connections (0 = unlimited).
+    pub max_open_connections: u32,
+    /// TLS to the database.
+    pub tls: PostgresTlsConfig,
+}
+
+impl Default for PostgresStoreConfig {
+    fn default() -> PostgresStoreConfig {
+        PostgresStoreConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 15432,
+            user: "kuma".to_owned(),
+            password: "kuma".to_owned(),
+            db_name: "kuma".to_owned(),
+            connection_timeout: 5,
+            max_open_connections: 0,
+            tls: PostgresTlsConfig::default(),
+        }
+    }
+}
+
+/// How the PostgreSQL connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TlsMode {
+    /// No TLS.
+    #[default]
+    Disable,
+    /// TLS without verifying the server certificate.
+    VerifyNone,
+    /// TLS, server certificate verified against the CA.
+    VerifyCa,
+    /// TLS, server certificate verified against the CA and the host name.
+    VerifyFull,
+}
+
+/// `store.postgres.tls`: TLS to the database.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PostgresTlsConfig {
+    /// TLS mode.
+    pub mode: TlsMode,
+    /// Path to the client certificate.
+    pub cert_path: String,
+    /// Path to the client key.
+    pub key_path: String,
+    /// Path to the CA certificate.
+    pub ca_path: String,
+}
+
+/// `apiServer`: the HTTP API server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ApiServerConfig {
+    /// Address the API binds to (Ursa extension; Kuma always binds all interfaces).
+    pub interface: String,
+    /// Port of the API.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// When true, every write is refused.
+    pub read_only: bool,
+    /// Origins allowed by CORS (regular expressions).
+    pub cors_allowed_domains: Vec<String>,
+    /// What `GET /catalog` advertises.
+    pub catalog: CatalogConfig,
+}
+
+impl Default for ApiServerConfig {
+    fn default() -> ApiServerConfig {
+        ApiServerConfig {
+            interface: "0.0.0.0".to_owned(),
+            port: 5681,
+            read_only: false,
+            cors_allowed_domains: vec![".*".to_owned()],
+            catalog: CatalogConfig::default(),
+        }
+    }
+}
+
+/// `apiServer.catalog`: the URLs `GET /catalog` advertises.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// The bootstrap server.
+    pub bootstrap: CatalogEntry,
+    /// The monitoring-assignment server.
+    pub monitoring_assignment: CatalogEntry,
+}
+
+/// One advertised endpoint of the catalog.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Its URL (empty = derived at start-up by [`Config::auto_configure`]).
+    pub url: String,
+}
+
+/// `bootstrapServer`: Envoy bootstrap configuration for dataplane agents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BootstrapServerConfig {
+    /// Port of the bootstrap server.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// Values written into generated bootstraps.
+    pub params: BootstrapParams,
+}
+
+impl Default for BootstrapServerConfig {
+    fn default() -> BootstrapServerConfig {
+        BootstrapServerConfig {
+            port: 5682,
+            params: BootstrapParams::default(),
+        }
+    }
+}
+
+/// `bootstrapServer.params`: values written into generated Envoy bootstraps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BootstrapParams {
+    /// Address of Envoy's admin interface.
+    pub admin_address: String,
+    /// Port of Envoy's admin interface (0 = the one the agent requests).
+    #[serde(deserialize_with = "de_port")]
+    pub admin_port: u16,
+    /// Access-log path of Envoy's admin interface.
+    pub admin_access_log_path: String,
+    /// Host Envoy dials for xDS (empty = `general.advertisedHostname`).
+    pub xds_host: String,
+    /// Port Envoy dials for xDS (0 = `xdsServer.grpcPort`).
+    #[serde(deserialize_with = "de_port")]
+    pub xds_port: u16,
+    /// Envoy's connect timeout to the xDS server.
+    pub xds_connect_timeout: GoDuration,
+}
+
+impl Default for BootstrapParams {
+    fn default() -> BootstrapParams {
+        BootstrapParams {
+            admin_address: "127.0.0.1".to_owned(),
+            admin_port: 0,
+            admin_access_log_path: "/dev/null".to_owned(),
+            xds_host: String::new(),
+            xds_port: 0,
+            xds_connect_timeout: GoDuration::from_secs(1),
+        }
+    }
+}
+
+/// `xdsServer`: the ADS gRPC server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct XdsServerConfig {
+    /// Port of the xDS gRPC server.
+    #[serde(deserialize_with = "de_port")]
+    pub grpc_port: u16,
+    /// Port of the diagnostics (health) server.
+    #[serde(deserialize_with = "de_port")]
+    pub diagnostics_port: u16,
+    /// How often dataplane configuration is regenerated.
+    pub dataplane_configuration_refresh_interval: GoDuration,
+    /// How often dataplane status is flushed to the store.
+    pub dataplane_status_flush_interval: GoDuration,
+    /// Path to the TLS certificate of the xDS server (empty = plaintext).
+    pub tls_cert_file: String,
+    /// Path to the TLS key of the xDS server.
+    pub tls_key_file: String,
+}
+
+impl Default for XdsServerConfig {
+    fn default() -> XdsServerConfig {
+        XdsServerConfig {
+            grpc_port: 5678,
+            diagnostics_port: 5680,
+            dataplane_configuration_refresh_interval: GoDuration::from_secs(1),
+            dataplane_status_flush_interval: GoDuration::from_secs(1),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+        }
+    }
+}
+
+/// `monitoringAssignmentServer`: Prometheus discovery over gRPC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct MonitoringAssignmentServerConfig {
+    /// Port of the monitoring-assignment gRPC server.
+    #[serde(deserialize_with = "de_port")]
+    pub grpc_port: u16,
+    /// How often assignments are recomputed.
+    pub assignment_refresh_interval: GoDuration,
+}
+
+impl Default for MonitoringAssignmentServerConfig {
+    fn default() -> MonitoringAssignmentServerConfig {
+        MonitoringAssignmentServerConfig {
+            grpc_port: 5676,
+            assignment_refresh_interval: GoDuration::from_secs(1),
+        }
+    }
+}
+
+/// `adminServer`: the admin server (dataplane tokens).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AdminServerConfig {
+    /// The listener on localhost.
+    pub local: AdminLocalConfig,
+    /// The optional public (TLS) listener.
+    pub public: AdminPublicConfig,
+    /// Which admin APIs are served.
+    pub apis: AdminApisConfig,
+}
+
+/// `adminServer.local`: the admin listener on localhost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AdminLocalConfig {
+    /// Port on localhost.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+}
+
+impl Default for AdminLocalConfig {
+    fn default() -> AdminLocalConfig {
+        AdminLocalConfig { port: 5679 }
+    }
+}
+
+/// `adminServer.public`: the public (TLS) admin listener.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AdminPublicConfig {
+    /// Whether the public listener runs.
+    pub enabled: bool,
+    /// Interface it binds.
+    pub interface: String,
+    /// Port it binds (0 = the local port).
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// Path to its TLS certificate.
+    pub tls_cert_file: String,
+    /// Path to its TLS key.
+    pub tls_key_file: String,
+    /// Directory of client certificates it accepts.
+    pub client_certs_dir: String,
+}
+
+/// `adminServer.apis`: which admin APIs are served.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AdminApisConfig {
+    /// The dataplane-token API.
+    pub dataplane_token: DataplaneTokenApiConfig,
+}
+
+/// `adminServer.apis.dataplaneToken`: the dataplane-token API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DataplaneTokenApiConfig {
+    /// Whether it is served.
+    pub enabled: bool,
+}
+
+impl Default for DataplaneTokenApiConfig {
+    fn default() -> DataplaneTokenApiConfig {
+        DataplaneTokenApiConfig { enabled: true }
+    }
+}
+
+/// `defaults`: resources created at start-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DefaultsConfig {
+    /// YAML of the `default` mesh, created when missing.
+    pub mesh: String,
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> DefaultsConfig {
+        DefaultsConfig {
+            mesh: "type: Mesh\nname: default\n".to_owned(),
+        }
+    }
+}
+
+/// `reports`: usage reports (accepted for compatibility; Ursa sends none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Whether reports are enabled.
+    pub enabled: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> ReportsConfig {
+        ReportsConfig { enabled: true }
+    }
+}
+
+/// Deserialises a port, rejecting anything outside 0-65535 with a message saying so.
+fn de_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    let n = i64::deserialize(deserializer)?;
+    u16::try_from(n).map_err(|_| {
+        serde::de::Error::invalid_value(
+            serde::de::Unexpected::Signed(n),
+            &"a port number (0-65535)",
+        )
+    })
+}
+
+/// Removes every mapping entry whose value is `null` (`apiServer:` with nothing under it), so an
+/// empty key keeps its default instead of failing.
+fn drop_nulls(value: &mut serde_yaml::Value) {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            map.retain(|_, v| !v.is_null());
+            for (_, v) in map.iter_mut() {
+                drop_nulls(v);
+            }
+        }
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(drop_nulls),
+        serde_yaml::Value::Tagged(tagged) => drop_nulls(&mut tagged.value),
+        _ => {}
+    }
+}
+
+/// Sorts the keys of every object in `value`, whatever map type serde_json was built with.
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (YAML, optional), then the `KUMA_*` variables among `env`.
+    ///
+    /// `env` is the caller's environment (e.g. `std::env::vars()`); nothing else is read.
+    /// Unrecognised `KUMA_*` variables are logged and ignored. Does not auto-configure.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                Config::from_yaml(&text, path)?
+            }
+            None => Config::default(),
+        };
+        env::apply(&mut config, env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses the YAML `text` of the file at `path` over the defaults.
+    fn from_yaml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|source| ConfigError::ParseFile {
+                path: path.to_owned(),
+                source,
+            })?;
+        if value.is_null() {
+            return Ok(Config::default());
+        }
+        drop_nulls(&mut value);
+        serde_path_to_error::deserialize(value).map_err(|err| ConfigError::InvalidFile {
+            path: path.to_owned(),
+            key: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        })
+    }
+
+    /// Checks what the types alone cannot: Ursa runs in Universal mode only.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.environment != UNIVERSAL {
+            return Err(ConfigError::UnsupportedEnvironment(
+                self.environment.clone(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fills the values Kuma derives at start-up (catalog URLs, xDS host and port in bootstraps,
+    /// the public admin port) where they were left empty.
+    pub fn auto_configure(&mut self) {
+        let host = self.general.advertised_hostname.clone();
+        let catalog = &mut self.api_server.catalog;
+        if catalog.bootstrap.url.is_empty() {
+            catalog.bootstrap.url = format!("http://{host}:{}", self.bootstrap_server.port);
+        }
+        if catalog.monitoring_assignment.url.is_empty() {
+            catalog.monitoring_assignment.url = format!(
+                "grpc://{host}:{}",
+                self.monitoring_assignment_server.grpc_port
+            );
+        }
+        let params = &mut self.bootstrap_server.params;
+        if params.xds_host.is_empty() {
+            params.xds_host = host;
+        }
+        if params.xds_port == 0 {
+            params.xds_port = self.xds_server.grpc_port;
+        }
+        let admin = &mut self.admin_server;
+        if admin.public.enabled && admin.public.port == 0 {
+            admin.public.port = admin.local.port;
+        }
+    }
+
+    /// The effective configuration as `GET /config` shows it: Kuma's key names sorted, durations
+    /// as Go strings, every secret replaced by `"*****"`.
+    pub fn to_public_json(&self) -> serde_json::Value {
+        let mut shown = self.clone();
+        // The only secret content in the tree; the TLS `*Path`/`*File` settings are file paths.
+        shown.store.postgres.password = MASK.to_owned();
+        // Serialising plain structs, strings, numbers and Go durations cannot fail.
+        let value = serde_json::to_value(&shown).unwrap_or(serde_json::Value::Null);
+        sort_keys(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    const DEFAULTS_FILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/ursa-cp.defaults.yaml"
+    );
+
+    fn yaml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(text, Path::new("ursa.yaml"))
+    }
+
+    fn yaml_error(text: &str) -> String {
+        yaml(text).expect_err("expected an error").to_string()
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A temporary file holding `text`, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> TempFile {
+            let path = std::env::temp_dir().join(format!(
+                "ursa-config-test-{}-{name}.yaml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).expect("write temp file");
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn defaults_are_kumas() {
+        let c = Config::default();
+        assert_eq!(c.environment, "universal");
+        assert_eq!(c.general.advertised_hostname, "localhost");
+        assert_eq!(c.store.kind, StoreType::Memory);
+        let pg = &c.store.postgres;
+        assert_eq!(
+            (
+                pg.host.as_str(),
+                pg.port,
+                pg.user.as_str(),
+                pg.password.as_str()
+            ),
+            ("127.0.0.1", 15432, "kuma", "kuma")
+        );
+        assert_eq!(
+            (
+                pg.db_name.as_str(),
+                pg.connection_timeout,
+                pg.max_open_connections
+            ),
+            ("kuma", 5, 0)
+        );
+        assert_eq!(pg.tls, PostgresTlsConfig::default());
+        assert_eq!(pg.tls.mode, TlsMode::Disable);
+        assert_eq!(c.api_server.interface, "0.0.0.0");
+        assert_eq!(c.api_server.port, 5681);
+        assert!(!c.api_server.read_only);
+        assert_eq!(c.api_server.cors_allowed_domains, vec![".*"]);
+        assert_eq!(c.api_server.catalog, CatalogConfig::default());
+        assert_eq!(c.bootstrap_server.port, 5682);
+        let p = &c.bootstrap_server.params;
+        assert_eq!(
+            (
+                p.admin_address.as_str(),
+                p.admin_port,
+                p.admin_access_log_path.as_str()
+            ),
+            ("127.0.0.1", 0, "/dev/null")
+        );
+        assert_eq!((p.xds_host.as_str(), p.xds_port), ("", 0));
+        assert_eq!(p.xds_connect_timeout.0, Duration::from_secs(1));
+        assert_eq!(c.xds_server.grpc_port, 5678);
+        assert_eq!(c.xds_server.diagnostics_port, 5680);
+        assert_eq!(
+            c.xds_server.dataplane_configuration_refresh_interval.0,
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            c.xds_server.dataplane_status_flush_interval.0,
+            Duration::from_secs(1)
+        );
+        assert_eq!(c.monitoring_assignment_server.grpc_port, 5676);
+        assert_eq!(c.admin_server.local.port, 5679);
+        assert!(!c.admin_server.public.enabled);
+        assert_eq!(c.admin_server.public.port, 0);
+        assert!(c.admin_server.apis.dataplane_token.enabled);
+        assert_eq!(c.defaults.mesh, "type: Mesh\nname: default\n");
+        assert!(c.reports.enabled);
+    }
+
+    #[test]
+    fn reference_file_equals_code_defaults() {
+        let config = Config::load(Some(Path::new(DEFAULTS_FILE)), Vec::new()).expect("load");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn reference_file_names_only_variables_the_loader_knows_and_all_of_them() {
+        let text = std::fs::read_to_string(DEFAULTS_FILE).expect("read defaults file");
+        let mut named: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let Some((_, comment)) = line.split_once('#') else {
+                continue;
+            };
+            for word in comment.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with(env::PREFIX) || word == env::DEFAULTS_MESH {
+                    named.push(word.to_owned());
+                }
+            }
+        }
+        named.sort();
+        named.dedup();
+
+        // Every variable named in the file is one the loader understands ...
+        let prefixed: Vec<(String, String)> = named
+            .iter()
+            .filter(|n| n.starts_with(env::PREFIX))
+            .map(|n| (n.clone(), String::new()))
+            .collect();
+        let parsed = env::EnvVars::from_vars(&prefixed).expect("envy");
+        assert_eq!(parsed.unknown_names(), Vec::<String>::new());
+        assert!(named.iter().any(|n| n == env::DEFAULTS_MESH));
+
+        // ... and every variable the loader understands is documented in the file.
+        let known = serde_json::to_value(env::EnvVars::default()).expect("serialise");
+        for field in known.as_object().expect("object").keys() {
+            let variable = format!("{}{}", env::PREFIX, field.to_uppercase());
+            assert!(
+                named.contains(&variable),
+                "{variable} is missing from {DEFAULTS_FILE}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_file_overrides_only_its_keys() {
+        let config = yaml(
+            "apiServer:\n  port: 15681\n  corsAllowedDomains: [a, b]\n\
+             store:\n  postgres:\n    host: db.internal\n    tls:\n      mode: verifyCa\n\
+             xdsServer:\n  dataplaneStatusFlushInterval: 1m30s\n\
+             general:\n",
+        )
+        .expect("parse");
+        let mut expected = Config::default();
+        expected.api_server.port = 15681;
+        expected.api_server.cors_allowed_domains = vec!["a".into(), "b".into()];
+        expected.store.postgres.host = "db.internal".into();
+        expected.store.postgres.tls.mode = TlsMode::VerifyCa;
+        expected.xds_server.dataplane_status_flush_interval = GoDuration(Duration::from_secs(90));
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(yaml("").expect("empty"), Config::default());
+        assert_eq!(yaml("# nothing\n").expect("comments"), Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let file = TempFile::new(
+            "env-over-file",
+            "apiServer:\n  port: 1111\n  readOnly: true\nstore:\n  type: postgres\n",
+        );
+        let config = Config::load(
+            Some(&file.0),
+            vars(&[
+                ("KUMA_API_SERVER_PORT", "2222"),
+                ("KUMA_STORE_POSTGRES_PASSWORD", "pw"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.api_server.port, 2222);
+        assert!(config.api_server.read_only);
+        assert_eq!(config.store.kind, StoreType::Postgres);
+        assert_eq!(config.store.postgres.password, "pw");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_with_their_path() {
+        assert_eq!(
+            yaml_error("apiServer:\n  prot: 5681\n"),
+            "invalid config file ursa.yaml: apiServer.prot: unknown field `prot`, expected one \
+             of `interface`, `port`, `readOnly`, `corsAllowedDomains`, `catalog`"
+        );
+        let err = yaml_error("sdsServer:\n  grpcPort: 5677\n");
+        assert!(
+            err.starts_with("invalid config file ursa.yaml: sdsServer: unknown field `sdsServer`"),
+            "{err}"
+        );
+        let err = yaml_error("store:\n  postgres:\n    tls:\n      rootCertPath: /x\n");
+        assert!(
+            err.starts_with("invalid config file ursa.yaml: store.postgres.tls.rootCertPath:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_file_values_name_their_key() {
+        let cases = [
+            (
+                "apiServer:\n  port: 70000\n",
+                "invalid config file ursa.yaml: apiServer.port: invalid value: integer `70000`, \
+                 expected a port number (0-65535)",
+            ),
+            (
+                "apiServer:\n  port: abc\n",
+                "invalid config file ursa.yaml: apiServer.port: invalid type: string \"abc\", \
+                 expected i64",
+            ),
+            (
+                "apiServer:\n  readOnly: maybe\n",
+                "invalid config file ursa.yaml: apiServer.readOnly: invalid type: string \
+                 \"maybe\", expected a boolean",
+            ),
+            (
+                "store:\n  type: kubernetes\n",
+                "invalid config file ursa.yaml: store.type: unknown variant `kubernetes`, \
+                 expected `memory` or `postgres`",
+            ),
+            (
+                "xdsServer:\n  dataplaneConfigurationRefreshInterval: -1s\n",
+                "invalid config file ursa.yaml: xdsServer.dataplaneConfigurationRefreshInterval: \
+                 negative duration \"-1s\" is not allowed",
+            ),
+            (
+                "bootstrapServer:\n  params:\n    xdsConnectTimeout: 5\n",
+                "invalid config file ursa.yaml: bootstrapServer.params.xdsConnectTimeout: \
+                 invalid type: integer `5`, expected a Go duration string such as \"1s\", \
+                 \"500ms\" or \"1m30s\"",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(yaml_error(text), expected, "{text}");
+        }
+        let err = yaml_error("apiServer: [\n");
+        assert!(
+            err.starts_with("config file ursa.yaml is not valid YAML:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/ursa.yaml")), Vec::new())
+            .expect_err("missing file");
+        assert!(
+            err.to_string()
+                .starts_with("could not read config file /nonexistent/ursa.yaml:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_universal_is_accepted() {
+        let err = Config::load(None, vars(&[("KUMA_ENVIRONMENT", "kubernetes")]))
+            .expect_err("kubernetes");
+        assert_eq!(
+            err.to_string(),
+            "unsupported environment \"kubernetes\" (environment / KUMA_ENVIRONMENT): Ursa runs \
+             in Universal mode only, so the only accepted value is \"universal\""
+        );
+        let file = TempFile::new("kubernetes", "environment: kubernetes\n");
+        let err = Config::load(Some(&file.0), Vec::new()).expect_err("kubernetes");
+        assert!(
+            matches!(err, ConfigError::UnsupportedEnvironment(_)),
+            "{err}"
+        );
+        let ok = Config::load(None, vars(&[("KUMA_ENVIRONMENT", "universal")]));
+        assert_eq!(ok.expect("universal"), Config::default());
+    }
+
+    #[test]
+    fn env_errors_surface_through_load() {
+        let err =
+            Config::load(None, vars(&[("KUMA_API_SERVER_PORT", "abc")])).expect_err("bad port");
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"abc\" for KUMA_API_SERVER_PORT: expected a port number (0-65535)"
+        );
+    }
+
+    #[test]
+    fn auto_configure_fills_derived_values() {
+        let mut c = Config::default();
+        c.auto_configure();
+        assert_eq!(c.api_server.catalog.bootstrap.url, "http://localhost:5682");
+        assert_eq!(
+            c.api_server.catalog.monitoring_assignment.url,
+            "grpc://localhost:5676"
+        );
+        assert_eq!(c.bootstrap_server.params.xds_host, "localhost");
+        assert_eq!(c.bootstrap_server.params.xds_port, 5678);
+        assert_eq!(c.admin_server.public.port, 0, "public admin disabled");
+
+        let mut c = Config::default();
+        c.general.advertised_hostname = "cp.example".into();
+        c.bootstrap_server.port = 6682;
+        c.monitoring_assignment_server.grpc_port = 6676;
+        c.xds_server.grpc_port = 6678;
+        c.admin_server.public.enabled = true;
+        c.auto_configure();
+        assert_eq!(c.api_server.catalog.bootstrap.url, "http://cp.example:6682");
+        assert_eq!(
+            c.api_server.catalog.monitoring_assignment.url,
+            "grpc://cp.example:6676"
+        );
+        assert_eq!(c.bootstrap_server.params.xds_host, "cp.example");
+        assert_eq!(c.bootstrap_server.params.xds_port, 6678);
+        assert_eq!(c.admin_server.public.port, 5679);
+
+        // Values that were set are kept.
+        let mut c = Config::default();
+        c.api_server.catalog.bootstrap.url = "http://b:1".into();
+        c.api_server.catalog.monitoring_assignment.url = "grpc://m:2".into();
+        c.bootstrap_server.params.xds_host = "xds".into();
+        c.bootstrap_server.params.xds_port = 7;
+        c.admin_server.public.enabled = true;
+        c.admin_server.public.port = 8;
+        let before = c.clone();
+        c.auto_configure();
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn public_json_masks_the_password_and_uses_kuma_names() {
+        let mut c = Config::default();
+        c.store.postgres.password = "very-secret".into();
+        c.xds_server.dataplane_status_flush_interval = GoDuration(Duration::from_secs(60));
+        c.auto_configure();
+        let shown = c.to_public_json();
+        assert!(!shown.to_string().contains("very-secret"));
+        assert_eq!(
+            shown,
+            json!({
+                "adminServer": {
+                    "apis": {"dataplaneToken": {"enabled": true}},
+                    "local": {"port": 5679},
+                    "public": {"clientCertsDir": "", "enabled": false, "interface": "",
+                               "port": 0, "tlsCertFile": "", "tlsKeyFile": ""}
+                },
+                "apiServer": {
+                    "catalog": {"bootstrap": {"url": "http://localhost:5682"},
+                                "monitoringAssignment": {"url": "grpc://localhost:5676"}},
+                    "corsAllowedDomains": [".*"],
+                    "interface": "0.0.0.0",
+                    "port": 5681,
+                    "readOnly": false
+                },
+                "bootstrapServer": {
+                    "params": {"adminAccessLogPath": "/dev/null", "adminAddress": "127.0.0.1",
+                               "adminPort": 0, "xdsConnectTimeout": "1s", "xdsHost": "localhost",
+                               "xdsPort": 5678},
+                    "port": 5682
+                },
+                "defaults": {"mesh": "type: Mesh\nname: default\n"},
+                "environment": "universal",
+                "general": {"advertisedHostname": "localhost"},
+                "monitoringAssignmentServer": {"assignmentRefreshInterval": "1s", "grpcPort": 5676},
+                "reports": {"enabled": true},
+                "store": {
+                    "postgres": {"connectionTimeout": 5, "dbName": "kuma", "host": "127.0.0.1",
+                                 "maxOpenConnections": 0, "password": "*****", "port": 15432,
+                                 "tls": {"caPath": "", "certPath": "", "keyPath": "",
+                                         "mode": "disable"},
+                                 "user": "kuma"},
+                    "type": "memory"
+                },
+                "xdsServer": {"dataplaneConfigurationRefreshInterval": "1s",
+                              "dataplaneStatusFlushInterval": "1m0s", "diagnosticsPort": 5680,
+                              "grpcPort": 5678, "tlsCertFile": "", "tlsKeyFile": ""}
+            })
+        );
+        // The password stays masked even when empty, as in Kuma.
+        c.store.postgres.password.clear();
+        assert_eq!(
+            c.to_public_json()["store"]["postgres"]["password"],
+            json!("*****")
+        );
+    }
+
+    #[test]
+    fn public_json_keys_are_sorted() {
+        fn check(value: &serde_json::Value) {
+            if let serde_json::Value::Object(map) = value {
+                let keys: Vec<&String> = map.keys().collect();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                assert_eq!(keys, sorted);
+                map.values().for_each(check);
+            }
+        }
+        let shown = Config::default().to_public_json();
+        check(&shown);
+        let text = shown.to_string();
+        assert!(text.starts_with("{\"adminServer\":{\"apis\":"), "{text}");
+    }
+
+    #[test]
+    fn public_json_round_trips_into_config() {
+        let mut c = Config::default();
+        c.auto_configure();
+        let back: Config = serde_json::from_value(c.to_public_json()).expect("deserialise");
+        let mut expected = c.clone();
+        expected.store.postgres.password = MASK.to_owned();
+        assert_eq!(back, expected);
+    }
+}

@@ -1,0 +1,68 @@
+//! The domain's errors, and the operation they interrupted (which the API turns into Kuma's
+//! error titles).
+
+use crate::store::StoreError;
+use crate::validation::Violations;
+
+/// What went wrong, independent of the transport.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The resource (or its mesh) does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A new resource names a mesh that does not exist.
+    #[error("mesh of name {0} is not found")]
+    MeshNotFound(String),
+    /// The request body could not be decoded: malformed JSON, wrong types, unknown fields.
+    #[error("resource is not valid: {0:?}")]
+    Malformed(Violations),
+    /// The resource breaks validation rules.
+    #[error("resource is not valid: {0:?}")]
+    Invalid(Violations),
+    /// Someone else changed the resource between read and write.
+    #[error("resource was changed concurrently")]
+    Conflict,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mesh actor is gone (shutting down or deleted).
+    #[error("mesh actor unavailable")]
+    ActorGone,
+}
+
+/// The write a PUT turned into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// The resource did not exist and was created.
+    Create,
+    /// The resource existed and was replaced.
+    Update,
+}
+
+/// An error of a PUT, with whether it failed while creating or updating.
+#[derive(Debug, thiserror::Error)]
+#[error("could not {op:?} a resource: {error}")]
+pub struct OpError {
+    /// Create or update.
+    pub op: Op,
+    /// The failure.
+    pub error: Error,
+}
+
+impl OpError {
+    /// An error of a create.
+    pub fn create(error: impl Into<Error>) -> OpError {
+        OpError {
+            op: Op::Create,
+            error: error.into(),
+        }
+    }
+
+    /// An error of an update.
+    pub fn update(error: impl Into<Error>) -> OpError {
+        OpError {
+            op: Op::Update,
+            error: error.into(),
+        }
+    }
+}

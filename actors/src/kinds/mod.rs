@@ -1,0 +1,179 @@
+//! Every resource kind of Kuma's API. Each kind is one module holding its spec type and its
+//! validation; this module ties them together in [`Kind`] and [`Spec`], generated from one table
+//! so that adding a kind means one module and one line here.
+
+pub mod dataplane;
+pub mod fault_injection;
+pub mod health_check;
+pub mod insight;
+pub mod mesh;
+pub mod proxy_template;
+pub mod selector;
+pub mod traffic_log;
+pub mod traffic_permission;
+pub mod traffic_route;
+pub mod traffic_trace;
+
+use serde::{Serialize, Serializer};
+
+use crate::validation::Violations;
+
+macro_rules! kinds {
+    ($($variant:ident($ty:ty) = $type_name:literal, $segment:literal;)*) => {
+        /// A resource kind.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $(
+                #[doc = concat!("`", $type_name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Kind {
+            /// Every kind, in a stable order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// The `type` string of the kind on the wire, e.g. `TrafficRoute`.
+            pub fn type_name(self) -> &'static str {
+                match self { $(Kind::$variant => $type_name),* }
+            }
+
+            /// The collection's path segment, e.g. `traffic-routes`.
+            pub fn segment(self) -> &'static str {
+                match self { $(Kind::$variant => $segment),* }
+            }
+
+            /// The mesh-scoped kind whose collection segment is `segment`.
+            pub fn from_segment(segment: &str) -> Option<Kind> {
+                let kind = match segment {
+                    $($segment => Kind::$variant,)*
+                    _ => return None,
+                };
+                (kind != Kind::Mesh).then_some(kind)
+            }
+
+            /// Decodes this kind's spec from a JSON object (meta keys already removed). Every
+            /// type error or unknown field becomes a violation with the JSON path of the value.
+            pub fn decode(self, value: serde_json::Value) -> Result<Spec, Violations> {
+                match self {
+                    $(Kind::$variant => decode::<$ty>(value).map(Spec::$variant),)*
+                }
+            }
+        }
+
+        /// The spec of a resource of any kind.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Spec {
+            $(
+                #[doc = concat!("Spec of a `", $type_name, "`.")]
+                $variant($ty),
+            )*
+        }
+
+        impl Spec {
+            /// The kind of this spec.
+            pub fn kind(&self) -> Kind {
+                match self { $(Spec::$variant(_) => Kind::$variant),* }
+            }
+
+            /// The kind's structural validation (§6 of the behaviour spec), every violation.
+            pub fn validate(&self) -> Violations {
+                match self { $(Spec::$variant(s) => s.validate()),* }
+            }
+
+            /// The empty spec of `kind`.
+            pub fn empty(kind: Kind) -> Spec {
+                match kind { $(Kind::$variant => Spec::$variant(<$ty>::default())),* }
+            }
+        }
+
+        impl Serialize for Spec {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $(Spec::$variant(spec) => spec.serialize(s)),* }
+            }
+        }
+    };
+}
+
+kinds! {
+    Mesh(mesh::MeshSpec) = "Mesh", "meshes";
+    Dataplane(dataplane::DataplaneSpec) = "Dataplane", "dataplanes";
+    DataplaneInsight(insight::DataplaneInsightSpec) = "DataplaneInsight", "dataplane-insights";
+    HealthCheck(health_check::HealthCheckSpec) = "HealthCheck", "health-checks";
+    ProxyTemplate(proxy_template::ProxyTemplateSpec) = "ProxyTemplate", "proxytemplates";
+    TrafficLog(traffic_log::TrafficLogSpec) = "TrafficLog", "traffic-logs";
+    TrafficPermission(traffic_permission::TrafficPermissionSpec) = "TrafficPermission", "traffic-permissions";
+    TrafficRoute(traffic_route::TrafficRouteSpec) = "TrafficRoute", "traffic-routes";
+    TrafficTrace(traffic_trace::TrafficTraceSpec) = "TrafficTrace", "traffic-traces";
+    FaultInjection(fault_injection::FaultInjectionSpec) = "FaultInjection", "fault-injections";
+}
+
+impl Kind {
+    /// The kinds that live in a mesh (every kind but `Mesh`).
+    pub fn mesh_scoped() -> impl Iterator<Item = Kind> {
+        Kind::ALL.iter().copied().filter(|k| *k != Kind::Mesh)
+    }
+
+    /// Position of the kind in [`Kind::ALL`], for per-kind tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Violations> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let field = render_path(err.path());
+        let message = clean_message(&err.inner().to_string());
+        Violations::single(
+            if field.is_empty() {
+                "body".into()
+            } else {
+                field
+            },
+            message,
+        )
+    })
+}
+
+/// Renders a serde path the way Kuma names fields: `a.b[0].c`, map keys that are not plain
+/// identifiers as `["key"]`.
+fn render_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                let plain = key
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(key);
+                } else {
+                    out.push_str(&format!("[{}]", crate::validation::go_quote(key)));
+                }
+            }
+            Segment::Enum { variant } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(variant);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// serde's messages name Rust types; reword the ones a user sees most in proto terms.
+fn clean_message(msg: &str) -> String {
+    msg.replace("a sequence", "an array")
+        .replace("expected a map", "expected an object")
+        .replace("struct ", "object ")
+        .replace("invalid type: map", "invalid type: object")
+}

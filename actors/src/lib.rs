@@ -1,0 +1,20 @@
+//! Ursa's domain: resource kinds and their validation, the mesh actors that own them, the stores
+//! that persist them and the control plane's configuration. Nothing here knows HTTP, gRPC or SQL
+//! wire formats beyond the proto3 JSON mapping of Kuma's resources.
+
+pub mod config;
+pub mod error;
+pub mod kinds;
+pub mod mesh_actor;
+pub mod overview;
+pub mod page;
+pub mod proto;
+pub mod registry;
+pub mod resource;
+pub mod store;
+pub mod supervisor;
+pub mod validation;
+
+pub use error::{Error, Op, OpError};
+pub use kinds::{Kind, Spec};
+pub use resource::{Meta, Resource};

@@ -1,0 +1,248 @@
+//! A stored resource (meta + spec) and its wire envelope: one flat JSON object with the meta
+//! keys first and the spec's fields merged in (§2.1), in both directions.
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::kinds::{Kind, Spec};
+use crate::proto::{format_meta_time, parse_rfc3339};
+use crate::validation::Violations;
+
+/// Longest accepted resource name (D17: a DNS name).
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Server-controlled metadata of a resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Meta {
+    /// Mesh the resource lives in (for a Mesh: its own name).
+    pub mesh: String,
+    /// Name, unique per kind and mesh.
+    pub name: String,
+    /// When it was created.
+    pub creation_time: DateTime<Utc>,
+    /// When it was last replaced.
+    pub modification_time: DateTime<Utc>,
+    /// Starts at 1, +1 per update; never shown on the API.
+    pub version: u64,
+}
+
+/// A resource of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    /// Metadata.
+    pub meta: Meta,
+    /// Spec.
+    pub spec: Spec,
+}
+
+impl Resource {
+    /// The kind of the resource.
+    pub fn kind(&self) -> Kind {
+        self.spec.kind()
+    }
+
+    /// A fresh resource created now.
+    pub fn new(mesh: &str, name: &str, spec: Spec, now: DateTime<Utc>) -> Resource {
+        Resource {
+            meta: Meta {
+                mesh: mesh.to_string(),
+                name: name.to_string(),
+                creation_time: now,
+                modification_time: now,
+                version: 1,
+            },
+            spec,
+        }
+    }
+
+    /// This resource with `spec` replacing its own, modified at `now`.
+    pub fn updated(&self, spec: Spec, now: DateTime<Utc>) -> Resource {
+        Resource {
+            meta: Meta {
+                modification_time: now,
+                version: self.meta.version + 1,
+                ..self.meta.clone()
+            },
+            spec,
+        }
+    }
+}
+
+/// The wire envelope of any spec: `type`, `mesh` (omitted for meshes), `name`, times, then the
+/// spec's own fields.
+#[derive(Serialize)]
+pub struct Envelope<'a, S: Serialize> {
+    /// The `type` string.
+    #[serde(rename = "type")]
+    pub type_name: &'a str,
+    /// The mesh; empty for a Mesh.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub mesh: &'a str,
+    /// The name.
+    pub name: &'a str,
+    /// Creation time.
+    #[serde(rename = "creationTime", serialize_with = "meta_time")]
+    pub creation_time: &'a DateTime<Utc>,
+    /// Modification time.
+    #[serde(rename = "modificationTime", serialize_with = "meta_time")]
+    pub modification_time: &'a DateTime<Utc>,
+    /// The spec, flattened into the same object.
+    #[serde(flatten)]
+    pub spec: &'a S,
+}
+
+fn meta_time<S: Serializer>(t: &&DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_meta_time(t))
+}
+
+impl<'a, S: Serialize> Envelope<'a, S> {
+    /// The envelope of `spec` under `meta`.
+    pub fn new(type_name: &'a str, meta: &'a Meta, spec: &'a S, is_mesh: bool) -> Self {
+        Envelope {
+            type_name,
+            mesh: if is_mesh { "" } else { &meta.mesh },
+            name: &meta.name,
+            creation_time: &meta.creation_time,
+            modification_time: &meta.modification_time,
+            spec,
+        }
+    }
+}
+
+impl Serialize for Resource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let kind = self.kind();
+        Envelope::new(kind.type_name(), &self.meta, &self.spec, kind == Kind::Mesh).serialize(s)
+    }
+}
+
+/// The meta keys of a PUT body; times are accepted and ignored.
+#[derive(Debug, Default, PartialEq)]
+pub struct BodyMeta {
+    /// `type`, `""` when absent.
+    pub type_name: String,
+    /// `mesh`, `""` when absent.
+    pub mesh: String,
+    /// `name`, `""` when absent.
+    pub name: String,
+}
+
+const META_KEYS: [&str; 5] = ["type", "mesh", "name", "creationTime", "modificationTime"];
+
+/// Splits a PUT body into its meta keys and the spec object. Malformed JSON, a non-object and
+/// meta keys of the wrong type are violations (field `body` or the key).
+pub fn parse_body(bytes: &[u8]) -> Result<(BodyMeta, Value), Violations> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Violations::single(
+            "body",
+            "request body is empty: expected a JSON object",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Violations::single("body", format!("request body is not valid JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(Violations::single(
+            "body",
+            format!("expected a JSON object, got {}", json_type(&value)),
+        ));
+    };
+    let mut meta = BodyMeta::default();
+    let mut violations = Violations::new();
+    for key in META_KEYS {
+        match object.remove(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => match key {
+                "type" => meta.type_name = s,
+                "mesh" => meta.mesh = s,
+                "name" => meta.name = s,
+                _ => {
+                    if let Err(e) = parse_rfc3339(&s) {
+                        violations.add(key, e);
+                    }
+                }
+            },
+            Some(other) => violations.add(
+                key,
+                format!("invalid type: {}, expected a string", json_type(&other)),
+            ),
+        }
+    }
+    violations.into_result()?;
+    Ok((meta, Value::Object(object)))
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn valid_name_chars(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-' || b == b'_')
+}
+
+const INVALID_CHARS: &str =
+    "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_' symbols.";
+
+/// The envelope checks of a PUT (§3.6 step 4, D17), all collected. For a Mesh `url_mesh` is
+/// the mesh's own name.
+pub fn check_envelope(kind: Kind, url_mesh: &str, url_name: &str, body: &BodyMeta) -> Violations {
+    let mut v = Violations::new();
+    if body.name != url_name {
+        v.add("name", "name from the URL has to be the same as in body");
+    }
+    if body.type_name != kind.type_name() {
+        v.add("type", "type from the URL has to be the same as in body");
+    }
+    if kind != Kind::Mesh && body.mesh != url_mesh {
+        v.add("mesh", "mesh from the URL has to be the same as in body");
+    }
+    if !valid_name_chars(url_name) {
+        v.add("name", INVALID_CHARS);
+    }
+    if !valid_name_chars(url_mesh) {
+        v.add("mesh", INVALID_CHARS);
+    }
+    if url_name.len() > MAX_NAME_LEN {
+        v.add(
+            "name",
+            format!("name is too long. Maximum length is {MAX_NAME_LEN}"),
+        );
+    }
+    if kind != Kind::Mesh && url_mesh.len() > MAX_NAME_LEN {
+        v.add(
+            "mesh",
+            format!("name is too long. Maximum length is {MAX_NAME_LEN}"),
+        );
+    }
+    v
+}
+
+/// Decodes a whole PUT body for `kind` at `/meshes/{url_mesh}/…/{url_name}`: body parsing,
+/// envelope checks, then the spec (§3.6 steps 3–4). Errors are "Could not process" errors.
+pub fn decode_put(
+    kind: Kind,
+    url_mesh: &str,
+    url_name: &str,
+    bytes: &[u8],
+) -> Result<Spec, Violations> {
+    let (meta, object) = parse_body(bytes)?;
+    let spec = kind.decode(object)?;
+    check_envelope(kind, url_mesh, url_name, &meta).into_result()?;
+    Ok(spec)
+}
+
+/// Serialises any envelope to a `Map` (tests and tools).
+pub fn to_object<T: Serialize>(t: &T) -> Map<String, Value> {
+    match serde_json::to_value(t) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}

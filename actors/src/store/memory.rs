@@ -1,0 +1,109 @@
+//! The default store: everything in one ordered map, gone when the process ends.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Store, StoreError, StoreFuture};
+use crate::kinds::Kind;
+use crate::page::{Page, PageRequest};
+use crate::resource::Resource;
+
+/// (kind, name, mesh): iteration order is list order (D4).
+type Key = (Kind, String, String);
+
+/// In-memory [`Store`]. Resources are shared `Arc`s with the mesh actors, so the copy costs
+/// only the index.
+#[derive(Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<Key, Arc<Resource>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn items(&self) -> MutexGuard<'_, BTreeMap<Key, Arc<Resource>>> {
+        // A poisoned lock only means another thread panicked mid-call; the map is still whole
+        // because every mutation is a single insert/remove.
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(kind: Kind, mesh: &str, name: &str) -> Key {
+        (kind, name.to_string(), mesh.to_string())
+    }
+}
+
+fn ready<T: Send + 'static>(r: Result<T, StoreError>) -> StoreFuture<T> {
+    Box::pin(std::future::ready(r))
+}
+
+impl Store for MemoryStore {
+    fn create(&self, resource: Arc<Resource>) -> StoreFuture<()> {
+        let key = Self::key(resource.kind(), &resource.meta.mesh, &resource.meta.name);
+        let mut items = self.items();
+        let r = if items.contains_key(&key) {
+            Err(StoreError::AlreadyExists)
+        } else {
+            items.insert(key, resource);
+            Ok(())
+        };
+        ready(r)
+    }
+
+    fn update(&self, resource: Arc<Resource>) -> StoreFuture<()> {
+        let key = Self::key(resource.kind(), &resource.meta.mesh, &resource.meta.name);
+        let mut items = self.items();
+        let r = match items.get_mut(&key) {
+            None => Err(StoreError::NotFound),
+            Some(old) if old.meta.version + 1 != resource.meta.version => Err(StoreError::Conflict),
+            Some(old) => {
+                *old = resource;
+                Ok(())
+            }
+        };
+        ready(r)
+    }
+
+    fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()> {
+        let mut items = self.items();
+        if items.remove(&Self::key(kind, mesh, name)).is_none() {
+            return ready(Err(StoreError::NotFound));
+        }
+        match kind {
+            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
+            Kind::Dataplane => {
+                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
+            }
+            _ => {}
+        }
+        ready(Ok(()))
+    }
+
+    fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {
+        ready(Ok(self.items().get(&Self::key(kind, mesh, name)).cloned()))
+    }
+
+    fn list(
+        &self,
+        kind: Kind,
+        mesh: Option<&str>,
+        page: PageRequest,
+    ) -> StoreFuture<Page<Arc<Resource>>> {
+        let items = self.items();
+        let matching: Vec<&Arc<Resource>> = items
+            .range((kind, String::new(), String::new())..)
+            .take_while(|((k, _, _), _)| *k == kind)
+            .filter(|((_, _, m), _)| mesh.is_none_or(|want| want == m))
+            .map(|(_, r)| r)
+            .collect();
+        let total = matching.len();
+        let items = page.slice(matching.into_iter().cloned());
+        ready(Ok(Page { total, items }))
+    }
+
+    fn load_all(&self) -> StoreFuture<Vec<Arc<Resource>>> {
+        ready(Ok(self.items().values().cloned().collect()))
+    }
+}

@@ -1,0 +1,178 @@
+//! Validation results: every violation with the field path it concerns, collected rather than
+//! stopping at the first (Kuma's `ValidationError`), and the path-building helpers that produce
+//! Kuma's exact field strings (`networking.inbound[0].tags["service"]`).
+
+use serde::Serialize;
+
+/// One violated rule: the field it concerns and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// Field path, e.g. `networking.inbound[0].port`.
+    pub field: String,
+    /// Human-readable message, exact as Kuma words it.
+    pub message: String,
+}
+
+/// All violations of one validation run, in the order Kuma reports them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Violations {
+    /// The collected causes.
+    pub causes: Vec<Cause>,
+}
+
+impl Violations {
+    /// An empty collection.
+    pub fn new() -> Violations {
+        Violations::default()
+    }
+
+    /// Records a violation of `field`.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.causes.push(Cause {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Appends every violation of `other`.
+    pub fn extend(&mut self, other: Violations) {
+        self.causes.extend(other.causes);
+    }
+
+    /// True when nothing was violated.
+    pub fn is_empty(&self) -> bool {
+        self.causes.is_empty()
+    }
+
+    /// `Ok(())` when empty, else `Err(self)`.
+    pub fn into_result(self) -> Result<(), Violations> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// A single violation.
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Violations {
+        let mut v = Violations::new();
+        v.add(field, message);
+        v
+    }
+}
+
+/// A field path under construction; cheap to extend by value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path(String);
+
+impl Path {
+    /// The root path, e.g. `networking` (empty for the resource itself).
+    pub fn root(name: &str) -> Path {
+        Path(name.to_string())
+    }
+
+    /// `self.name` (or `name` at the root).
+    pub fn field(&self, name: &str) -> Path {
+        if self.0.is_empty() {
+            Path(name.to_string())
+        } else {
+            Path(format!("{}.{}", self.0, name))
+        }
+    }
+
+    /// `self[i]`.
+    pub fn index(&self, i: usize) -> Path {
+        Path(format!("{}[{}]", self.0, i))
+    }
+
+    /// `self["key"]`, the key quoted the way Go's `strconv.Quote` does.
+    pub fn key(&self, key: &str) -> Path {
+        Path(format!("{}[{}]", self.0, go_quote(key)))
+    }
+
+    /// The path as Kuma prints it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Path> for String {
+    fn from(p: Path) -> String {
+        p.0
+    }
+}
+
+impl From<&Path> for String {
+    fn from(p: &Path) -> String {
+        p.0.clone()
+    }
+}
+
+/// Quotes a string the way Go's `strconv.Quote` does (`%q`): double quotes, `"` and `\` escaped,
+/// control and non-printable characters as `\n`, `\t`, `\x..`, `\u....`.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || is_go_non_printable(c) => {
+                if (c as u32) < 0x10000 {
+                    out.push_str(&format!("\\u{:04x}", c as u32))
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32))
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Approximates Go's `strconv.IsPrint` for the characters Rust does not already call control.
+fn is_go_non_printable(c: char) -> bool {
+    matches!(c as u32, 0x80..=0x9f | 0xad | 0x2028 | 0x2029 | 0xfeff | 0xfff9..=0xfffb)
+        || (c.is_whitespace() && c != ' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_render_like_kuma() {
+        let p = Path::root("networking")
+            .field("inbound")
+            .index(0)
+            .field("tags")
+            .key("service");
+        assert_eq!(p.as_str(), "networking.inbound[0].tags[\"service\"]");
+        assert_eq!(Path::default().field("conf").as_str(), "conf");
+    }
+
+    #[test]
+    fn go_quote_escapes_like_strconv_quote() {
+        assert_eq!(go_quote("inv@lidT/gN%me"), "\"inv@lidT/gN%me\"");
+        assert_eq!(go_quote("a\"b\\c\n\t\x01"), "\"a\\\"b\\\\c\\n\\t\\x01\"");
+        assert_eq!(go_quote("é"), "\"é\"");
+        assert_eq!(go_quote("\u{2028}"), "\"\\u2028\"");
+    }
+}

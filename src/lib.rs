@@ -1,0 +1,5 @@
+//! `ursa-cp`: the control-plane process — the HTTP API and the composition root that wires the
+//! actors, the store and the servers together.
+
+pub mod api;
+pub mod app;

@@ -1,0 +1,46 @@
+//! `ursa-cp`: runs the Ursa control plane.
+
+use clap::Parser;
+use ursa_actors::config::Config;
+use ursa_cp::app::{self, Options};
+
+/// Ursa control plane: a Kuma-compatible service mesh control plane.
+#[derive(Parser)]
+#[command(name = "ursa-cp", version)]
+struct Args {
+    /// Configuration file (YAML, Kuma's keys); KUMA_* environment variables override it.
+    #[arg(short = 'c', long = "config-file")]
+    config_file: Option<std::path::PathBuf>,
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("URSA_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ursa-cp: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    config.auto_configure();
+    let running = match app::start(config, Options::default()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ursa-cp: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    if let Err(e) = running.wait().await {
+        eprintln!("ursa-cp: {e}");
+        return std::process::ExitCode::from(1);
+    }
+    tracing::info!("Ursa control plane stopped");
+    std::process::ExitCode::SUCCESS
+}
