@@ -1,6 +1,6 @@
 //! `ursa-cp`: runs the Ursa control plane.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ursa_actors::config::Config;
 use ursa_cp::app::{self, Options};
 
@@ -9,8 +9,16 @@ use ursa_cp::app::{self, Options};
 #[command(name = "ursa-cp", version)]
 struct Args {
     /// Configuration file (YAML, Kuma's keys); KUMA_* environment variables override it.
-    #[arg(short = 'c', long = "config-file")]
+    #[arg(short = 'c', long = "config-file", global = true)]
     config_file: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the control plane (the default, as `kuma-cp run`).
+    Run,
 }
 
 #[actix_web::main]
@@ -22,6 +30,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
+    let Some(Cmd::Run) | None = args.command;
     let mut config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
