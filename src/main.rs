@@ -30,7 +30,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
-    let Some(Cmd::Run) | None = args.command;
+    let (Some(Cmd::Run) | None) = args.command;
     let mut config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {

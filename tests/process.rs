@@ -53,6 +53,7 @@ fn bad_config_file_key_stops_start_up_naming_the_key() {
 }
 
 /// Starts the binary on a free port and returns it with the API address from its start-up line.
+#[allow(clippy::zombie_processes)] // the caller waits for the child
 fn start(env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .envs(env.iter().copied())
@@ -81,6 +82,7 @@ fn start(env: &[(&str, &str)]) -> (Child, String) {
         }
     }
     child.kill().ok();
+    child.wait().ok();
     panic!("ursa-cp printed no start-up line with the API address");
 }
 

@@ -42,12 +42,12 @@ fn ready<T: Send + 'static>(r: Result<T, StoreError>) -> StoreFuture<T> {
 impl Store for MemoryStore {
     fn create(&self, resource: Arc<Resource>) -> StoreFuture<()> {
         let key = Self::key(resource.kind(), &resource.meta.mesh, &resource.meta.name);
-        let mut items = self.items();
-        let r = if items.contains_key(&key) {
-            Err(StoreError::AlreadyExists)
-        } else {
-            items.insert(key, resource);
-            Ok(())
+        let r = match self.items().entry(key) {
+            std::collections::btree_map::Entry::Occupied(_) => Err(StoreError::AlreadyExists),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(resource);
+                Ok(())
+            }
         };
         ready(r)
     }
