@@ -176,3 +176,51 @@ mod tests {
         assert_eq!(go_quote("\u{2028}"), "\"\\u2028\"");
     }
 }
+
+/// Helpers the kinds' validation tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Violations;
+
+    /// A table of validation cases: name, spec JSON, expected `(field, message)` causes.
+    pub type Cases<'a> = Vec<(&'a str, serde_json::Value, Vec<(&'a str, &'a str)>)>;
+
+    /// Removes the envelope's meta keys (`type`, `name`, `mesh`, times) from a documented
+    /// resource body, leaving its spec.
+    pub fn spec_json(mut body: serde_json::Value) -> serde_json::Value {
+        if let Some(map) = body.as_object_mut() {
+            for key in ["type", "name", "mesh", "creationTime", "modificationTime"] {
+                map.remove(key);
+            }
+        }
+        body
+    }
+
+    /// The causes as `(field, message)` pairs, in order.
+    pub fn pairs(v: &Violations) -> Vec<(String, String)> {
+        v.causes
+            .iter()
+            .map(|c| (c.field.clone(), c.message.clone()))
+            .collect()
+    }
+
+    /// Owned `(field, message)` pairs, to compare with [`pairs`].
+    pub fn expected(e: &[(&str, &str)]) -> Vec<(String, String)> {
+        e.iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect()
+    }
+
+    /// Deserialises `spec` as `T` (after removing meta keys), validates it with `validate`
+    /// and compares the causes with `want`, naming `case` on failure.
+    pub fn check<T: serde::de::DeserializeOwned>(
+        case: &str,
+        spec: serde_json::Value,
+        validate: impl Fn(&T) -> Violations,
+        want: &[(&str, &str)],
+    ) {
+        let spec: T = serde_json::from_value(spec_json(spec))
+            .unwrap_or_else(|e| panic!("case {case:?}: spec does not decode: {e}"));
+        assert_eq!(pairs(&validate(&spec)), expected(want), "case {case:?}");
+    }
+}

@@ -222,8 +222,7 @@ fn parse_host(host: &str) -> Result<String, String> {
 
 /// Go's `validOptionalPort`: empty, or `:` followed by digits only.
 fn valid_optional_port(port: &str) -> bool {
-    port.is_empty()
-        || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
+    port.is_empty() || (port.starts_with(':') && port[1..].bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -242,13 +241,12 @@ fn unescape(s: &str, mode: Mode) -> Result<(), String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                if i + 2 >= b.len() || !b[i + 1].is_ascii_hexdigit() || !b[i + 2].is_ascii_hexdigit()
+                if i + 2 >= b.len()
+                    || !b[i + 1].is_ascii_hexdigit()
+                    || !b[i + 2].is_ascii_hexdigit()
                 {
                     let end = (i + 3).min(b.len());
-                    return Err(format!(
-                        "invalid URL escape {}",
-                        go_quote_bytes(&b[i..end])
-                    ));
+                    return Err(format!("invalid URL escape {}", go_quote_bytes(&b[i..end])));
                 }
                 if mode == Mode::Host && hex(b[i + 1]) < 8 && &b[i..i + 3] != b"%25" {
                     return Err(format!(
@@ -343,10 +341,25 @@ mod tests {
 
     #[test]
     fn parse_ip_like_go() {
-        for ok in ["127.0.0.1", "::1", "2001:db8::1", "::ffff:1.2.3.4", "010.0.0.1", "0.0.0.0"] {
+        for ok in [
+            "127.0.0.1",
+            "::1",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+            "010.0.0.1",
+            "0.0.0.0",
+        ] {
             assert!(is_ip(ok), "{ok}");
         }
-        for bad in ["", "invalid", "1.2.3", "1.2.3.256", "[::1]", "1.2.3.4:80", "fe80::1%eth0"] {
+        for bad in [
+            "",
+            "invalid",
+            "1.2.3",
+            "1.2.3.256",
+            "[::1]",
+            "1.2.3.4:80",
+            "fe80::1%eth0",
+        ] {
             assert!(!is_ip(bad), "{bad}");
         }
     }
@@ -360,7 +373,10 @@ mod tests {
         assert_eq!(split_host_port("a"), Err("missing port in address"));
         assert_eq!(split_host_port("a:1:2"), Err("too many colons in address"));
         assert_eq!(split_host_port("[::1]"), Err("missing port in address"));
-        assert_eq!(split_host_port("[::1]:1:2"), Err("too many colons in address"));
+        assert_eq!(
+            split_host_port("[::1]:1:2"),
+            Err("too many colons in address")
+        );
         assert_eq!(split_host_port("[::1:80"), Err("missing ']' in address"));
         assert_eq!(split_host_port("a]:80"), Err("unexpected ']' in address"));
     }
@@ -377,7 +393,10 @@ mod tests {
     #[test]
     fn request_uris_like_go() {
         let port = |s: &str| parse_request_uri(s).map(|u| u.port().to_string());
-        assert_eq!(port("http://zipkin.local:9411/api/v1/spans"), Ok("9411".into()));
+        assert_eq!(
+            port("http://zipkin.local:9411/api/v1/spans"),
+            Ok("9411".into())
+        );
         assert_eq!(port("http://zipkin.local/api/v1/spans"), Ok("".into()));
         assert_eq!(port("http://[::1]:9411/x"), Ok("9411".into()));
         assert_eq!(port("http://user:pw@host:1/"), Ok("1".into()));
@@ -401,7 +420,9 @@ mod tests {
 
     #[test]
     fn http_statuses() {
-        for ok in [100, 103, 200, 226, 300, 305, 307, 308, 418, 421, 451, 500, 511] {
+        for ok in [
+            100, 103, 200, 226, 300, 305, 307, 308, 418, 421, 451, 500, 511,
+        ] {
             assert!(is_known_http_status(ok), "{ok}");
         }
         for bad in [0, 99, 104, 209, 306, 309, 419, 420, 427, 430, 509, 512, 600] {

@@ -2,8 +2,12 @@
 //! validation; this module ties them together in [`Kind`] and [`Spec`], generated from one table
 //! so that adding a kind means one module and one line here.
 
+pub mod access_log_format;
+pub mod backend_conf;
+pub mod ca;
 pub mod dataplane;
 pub mod fault_injection;
+pub mod gostd;
 pub mod health_check;
 pub mod insight;
 pub mod mesh;
