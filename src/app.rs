@@ -1,5 +1,5 @@
 //! The composition root: builds the store, boots the supervisor and its mesh actors, and
-//! starts the API server, all from one [`Config`].
+//! starts the API server, the bootstrap server and the xDS server, all from one [`Config`].
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -7,7 +7,9 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpServer};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use serde_json::json;
+use tokio::sync::watch;
 use ursa_actors::config::{Config, StoreType};
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
@@ -15,6 +17,8 @@ use ursa_actors::store::Store;
 use ursa_actors::supervisor::{BootError, Supervisor};
 
 use crate::api::{self, cors::Cors, ApiState};
+use crate::bootstrap::{self, BootstrapParams, BootstrapState};
+use crate::xds::ads::Ads;
 
 /// Why the control plane could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,20 +29,25 @@ pub enum StartError {
     /// Loading the store or creating the default mesh failed.
     #[error(transparent)]
     Boot(#[from] BootError),
-    /// The API port could not be bound.
-    #[error("could not listen on {addr} (apiServer.interface/apiServer.port): {source}")]
+    /// A port could not be bound.
+    #[error("could not listen on {addr} ({key}): {source}")]
     Bind {
         /// The address.
         addr: String,
+        /// The configuration key of the port.
+        key: &'static str,
         /// Why.
         source: std::io::Error,
     },
+    /// The xDS server's runtime could not be built.
+    #[error("could not start the xDS server: {0}")]
+    Xds(std::io::Error),
 }
 
 /// How to run the servers (not part of Kuma's configuration).
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// HTTP worker threads.
+    /// HTTP worker threads of the API server.
     pub workers: usize,
     /// Whether the servers stop themselves on SIGINT/SIGTERM.
     pub handle_signals: bool,
@@ -53,25 +62,65 @@ impl Default for Options {
     }
 }
 
+/// Where the servers listen.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    /// HTTP API.
+    pub api: SocketAddr,
+    /// Bootstrap server.
+    pub bootstrap: SocketAddr,
+    /// xDS (ADS) gRPC server.
+    pub xds: SocketAddr,
+}
+
 /// A started control plane.
 pub struct Running {
     /// Where the API listens.
     pub api_addr: SocketAddr,
-    /// The effective configuration (with the bound port).
+    /// Where every server listens.
+    pub addresses: Addresses,
+    /// The effective configuration (with the bound ports).
     pub config: Config,
-    server: Server,
+    api: Server,
+    /// The bootstrap server runs as its own task; this stops it.
+    bootstrap: ServerHandle,
+    xds_shutdown: watch::Sender<bool>,
+    xds_thread: std::thread::JoinHandle<()>,
 }
 
 impl Running {
-    /// A handle that stops the servers.
+    /// A handle that stops the control plane (stopping the API server stops them all).
     pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+        self.api.handle()
     }
 
-    /// Runs until the servers stop (signal or handle).
+    /// Runs until the API server stops (signal or handle), then stops the other servers.
     pub async fn wait(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.api.await;
+        tracing::info!("shutting down");
+        self.bootstrap.stop(true).await;
+        let _ = self.xds_shutdown.send(true);
+        let xds_thread = self.xds_thread;
+        // The xDS runtime ends its streams and joins here; do not block the actix thread on it.
+        let _ = tokio::task::spawn_blocking(move || xds_thread.join()).await;
+        result
     }
+}
+
+fn bind(
+    interface: &str,
+    port: u16,
+    key: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let addr = format!("{interface}:{port}");
+    let bind_err = |source| StartError::Bind {
+        addr: addr.clone(),
+        key,
+        source,
+    };
+    let listener = TcpListener::bind(addr.as_str()).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
 }
 
 /// Starts everything; must run inside an actix system.
@@ -80,19 +129,48 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         StoreType::Memory => Arc::new(MemoryStore::new()),
         other => return Err(StartError::UnsupportedStore(other.to_string())),
     };
+    // Every server binds the API interface (`apiServer.interface`).
+    let interface = config.api_server.interface.clone();
+    let (api_listener, api_addr) = bind(&interface, config.api_server.port, "apiServer.port")?;
+    let (bootstrap_listener, bootstrap_addr) = bind(
+        &interface,
+        config.bootstrap_server.port,
+        "bootstrapServer.port",
+    )?;
+    let (xds_listener, xds_addr) = bind(
+        &interface,
+        config.xds_server.grpc_port,
+        "xdsServer.grpcPort",
+    )?;
+    // With port 0 the OS picked one: the effective config, links and bootstraps show the real one.
+    config.api_server.port = api_addr.port();
+    config.bootstrap_server.port = bootstrap_addr.port();
+    config.xds_server.grpc_port = xds_addr.port();
+    config.auto_configure();
+
     let registry = MeshRegistry::new();
     let supervisor = Supervisor::boot(store, registry.clone(), Some(&config.defaults.mesh)).await?;
+    let instance_id = uuid::Uuid::new_v4().to_string();
 
-    let addr = format!("{}:{}", config.api_server.interface, config.api_server.port);
-    let listener = TcpListener::bind(addr.as_str()).map_err(|source| StartError::Bind {
-        addr: addr.clone(),
+    let (xds_shutdown, xds_thread) =
+        start_xds(xds_listener, Ads::new(registry.clone(), instance_id))?;
+
+    let bootstrap_state = web::Data::new(BootstrapState {
+        registry: registry.clone(),
+        params: BootstrapParams::from_config(&config),
+    });
+    let bootstrap = HttpServer::new(move || {
+        App::new().configure(bootstrap::configure(bootstrap_state.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(bootstrap_listener)
+    .map_err(|source| StartError::Bind {
+        addr: bootstrap_addr.to_string(),
+        key: "bootstrapServer.port",
         source,
-    })?;
-    let api_addr = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    // With port 0 the OS picked one: the effective config and `next` links show the real port.
-    config.api_server.port = api_addr.port();
+    })?
+    .run();
 
     let state = web::Data::new(ApiState {
         registry,
@@ -113,26 +191,92 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
     });
-    let mut server = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
+    let mut api = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
         .workers(options.workers)
-        .listen(listener)
+        .listen(api_listener)
         .map_err(|source| StartError::Bind {
             addr: api_addr.to_string(),
+            key: "apiServer.port",
             source,
         })?;
     if !options.handle_signals {
-        server = server.disable_signals();
+        api = api.disable_signals();
     }
     tracing::info!(
         api = %format!("http://{api_addr}"),
+        bootstrap = %format!("http://{bootstrap_addr}"),
+        xds = %format!("grpc://{xds_addr}"),
         store = %config.store.kind,
         "Ursa control plane {} started", env!("CARGO_PKG_VERSION")
     );
     Ok(Running {
         api_addr,
+        addresses: Addresses {
+            api: api_addr,
+            bootstrap: bootstrap_addr,
+            xds: xds_addr,
+        },
         config,
-        server: server.run(),
+        api: api.run(),
+        bootstrap: {
+            let handle = bootstrap.handle();
+            // An actix server only processes commands while polled: run it as a task.
+            actix_web::rt::spawn(bootstrap);
+            handle
+        },
+        xds_shutdown,
+        xds_thread,
     })
+}
+
+/// Runs the ADS server on its own multi-threaded tokio runtime, so encoding and streaming for
+/// many proxies never competes with the actors' thread.
+fn start_xds(
+    listener: TcpListener,
+    ads: Ads,
+) -> Result<(watch::Sender<bool>, std::thread::JoinHandle<()>), StartError> {
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
+    listener.set_nonblocking(true).map_err(StartError::Xds)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ursa-xds")
+        .enable_all()
+        .build()
+        .map_err(StartError::Xds)?;
+    let ads = ads.with_shutdown(shutdown_rx.clone());
+    let thread = std::thread::Builder::new()
+        .name("ursa-xds".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "xDS server could not listen");
+                        return;
+                    }
+                };
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let shutdown = async move {
+                    while !*shutdown_rx.borrow_and_update() {
+                        if shutdown_rx.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                if let Err(e) = tonic::transport::Server::builder()
+                    .serve_with_incoming_shutdown(
+                        AggregatedDiscoveryServiceServer::new(ads),
+                        incoming,
+                        shutdown,
+                    )
+                    .await
+                {
+                    tracing::error!(error = %e, "xDS server failed");
+                }
+            });
+        })
+        .map_err(StartError::Xds)?;
+    Ok((shutdown_tx, thread))
 }
 
 fn json_bytes(v: &serde_json::Value) -> Bytes {

@@ -3,3 +3,6 @@
 
 pub mod api;
 pub mod app;
+pub mod bootstrap;
+pub mod dp;
+pub mod xds;

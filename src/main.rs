@@ -31,14 +31,13 @@ async fn main() -> std::process::ExitCode {
         .init();
     let args = Args::parse();
     let (Some(Cmd::Run) | None) = args.command;
-    let mut config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
+    let config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ursa-cp: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    config.auto_configure();
     let running = match app::start(config, Options::default()).await {
         Ok(r) => r,
         Err(e) => {

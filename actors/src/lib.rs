@@ -14,6 +14,7 @@ pub mod resource;
 pub mod store;
 pub mod supervisor;
 pub mod validation;
+pub mod xds;
 
 pub use error::{Error, Op, OpError};
 pub use kinds::{Kind, Spec};

@@ -27,6 +27,8 @@ pub enum Title {
     RetrieveOverview,
     /// GET of an overview list.
     RetrieveOverviews,
+    /// POST to the bootstrap server.
+    Bootstrap,
 }
 
 impl Title {
@@ -40,6 +42,7 @@ impl Title {
             Title::Delete => "Could not delete a resource",
             Title::RetrieveOverview => "Could not retrieve a dataplane overview",
             Title::RetrieveOverviews => "Could not retrieve dataplane overviews",
+            Title::Bootstrap => "Could not generate a bootstrap configuration",
         }
     }
 }

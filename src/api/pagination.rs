@@ -138,7 +138,7 @@ mod tests {
             q("size=2&offset=4").unwrap(),
             PageRequest { offset: 4, size: 2 }
         );
-        assert_eq!(q("size=+3").unwrap().size, 3);
+        assert_eq!(q("size=%2B3").unwrap().size, 3);
         for bad in [
             "size=abc",
             "size=0",

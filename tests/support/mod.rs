@@ -15,6 +15,8 @@ use ursa_cp::app::{self, Options};
 pub struct TestServer {
     /// Where the API listens.
     pub addr: SocketAddr,
+    /// Where every server listens.
+    pub addresses: app::Addresses,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -25,10 +27,11 @@ impl TestServer {
         let mut vars: Vec<(String, String)> = vec![
             ("KUMA_API_SERVER_INTERFACE".into(), "127.0.0.1".into()),
             ("KUMA_API_SERVER_PORT".into(), "0".into()),
+            ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
+            ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut config = Config::load(None, vars).expect("test config");
-        config.auto_configure();
+        let config = Config::load(None, vars).expect("test config");
         TestServer::start_with(config)
     }
 
@@ -44,7 +47,7 @@ impl TestServer {
                 };
                 match app::start(config, options).await {
                     Ok(running) => {
-                        tx.send(Ok((running.api_addr, running.handle()))).ok();
+                        tx.send(Ok((running.addresses, running.handle()))).ok();
                         running.wait().await.ok();
                     }
                     Err(e) => {
@@ -53,12 +56,13 @@ impl TestServer {
                 }
             });
         });
-        let (addr, handle) = rx
+        let (addresses, handle) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server start timed out")
             .expect("server failed to start");
         TestServer {
-            addr,
+            addr: addresses.api,
+            addresses,
             handle,
             thread: Some(thread),
         }
@@ -234,4 +238,25 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         rest = &rest[(size + 2).min(rest.len())..];
     }
     out
+}
+
+/// One raw request to any address (the bootstrap server, say).
+pub fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut r = Request {
+        addr,
+        method: method.to_string(),
+        path: path.to_string(),
+        headers: Vec::new(),
+        body: Some(body.to_vec()),
+    };
+    for (k, v) in headers {
+        r = r.header(k, v);
+    }
+    r.send()
 }

@@ -2,13 +2,17 @@
 //! dataplanes' insights. It is the single writer of that state; request handlers send it one
 //! message per intent and get `Arc`s back, so serialisation happens outside the actor.
 
-use std::collections::BTreeMap;
+mod proxies;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use actix::prelude::*;
 use chrono::Utc;
 
+pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 use crate::error::{Error, Op, OpError};
+use crate::kinds::insight::Subscription;
 use crate::kinds::mesh::{self as mesh_kind};
 use crate::kinds::{Kind, Spec};
 use crate::overview::{Overview, OverviewFilter};
@@ -22,6 +26,10 @@ pub struct MeshActor {
     /// One name-ordered map per kind, indexed by [`Kind::index`] (the Mesh slot stays empty).
     resources: Vec<BTreeMap<String, Arc<Resource>>>,
     store: Arc<dyn Store>,
+    /// Connected proxies and their configuration channels.
+    proxies: proxies::Proxies,
+    /// Subscriptions of streams whose Dataplane does not exist yet, by Dataplane then stream id.
+    pending: HashMap<String, HashMap<String, Subscription>>,
 }
 
 impl MeshActor {
@@ -35,6 +43,8 @@ impl MeshActor {
             mesh,
             resources: vec![BTreeMap::new(); Kind::ALL.len()],
             store,
+            proxies: proxies::Proxies::default(),
+            pending: HashMap::new(),
         };
         for r in resources {
             actor.insert(r);
@@ -131,9 +141,10 @@ impl Handler<UpdateMesh> for MeshActor {
         }
         let updated = Arc::new(self.mesh.updated(Spec::Mesh(spec), Utc::now()));
         let write = self.store.update(updated.clone());
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, _| {
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, ctx| {
             r.map_err(|e| OpError::update(store_error(e)))?;
             act.mesh = updated;
+            act.mesh_changed(ctx);
             Ok(Op::Update)
         })))
     }
@@ -249,12 +260,21 @@ impl Handler<PutResource> for MeshActor {
                 (r, w)
             }
         };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, _| {
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, ctx| {
             r.map_err(|e| OpError {
                 op,
                 error: store_error(e),
             })?;
+            let created_dataplane =
+                (kind == Kind::Dataplane && op == Op::Create).then(|| resource.meta.name.clone());
             act.insert(resource);
+            // No proxy's configuration depends on insights.
+            if kind != Kind::DataplaneInsight {
+                act.mesh_changed(ctx);
+            }
+            if let Some(name) = created_dataplane {
+                act.dataplane_created(ctx, &name);
+            }
             Ok(op)
         })))
     }
@@ -278,9 +298,12 @@ impl Handler<DeleteResource> for MeshActor {
             return AtomicResponse::new(Box::pin(fut::ready(Err(Error::NotFound))));
         }
         let delete = self.store.delete(msg.kind, self.name(), &msg.name);
-        AtomicResponse::new(Box::pin(delete.into_actor(self).map(move |r, act, _| {
+        AtomicResponse::new(Box::pin(delete.into_actor(self).map(move |r, act, ctx| {
             r.map_err(store_error)?;
             act.remove(msg.kind, &msg.name);
+            if msg.kind != Kind::DataplaneInsight {
+                act.mesh_changed(ctx);
+            }
             Ok(())
         })))
     }

@@ -1,0 +1,624 @@
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::*;
+
+/// A mesh built in code: resources decoded from JSON specs, created `secs` after a fixed epoch.
+struct TestMesh {
+    mesh: Resource,
+    resources: Vec<BTreeMap<String, Arc<Resource>>>,
+}
+
+impl TestMesh {
+    fn new() -> TestMesh {
+        TestMesh {
+            mesh: resource(Kind::Mesh, "default", 0, json!({})),
+            resources: vec![BTreeMap::new(); Kind::ALL.len()],
+        }
+    }
+
+    fn add(mut self, kind: Kind, name: &str, secs: i64, spec: Value) -> TestMesh {
+        let r = resource(kind, name, secs, spec);
+        self.resources[kind.index()].insert(name.to_string(), Arc::new(r));
+        self
+    }
+
+    fn dp(self, name: &str, spec: Value) -> TestMesh {
+        self.add(Kind::Dataplane, name, 0, spec)
+    }
+
+    fn route(self, name: &str, secs: i64, spec: Value) -> TestMesh {
+        self.add(Kind::TrafficRoute, name, secs, spec)
+    }
+
+    fn view(&self) -> MeshView<'_> {
+        MeshView {
+            mesh: &self.mesh,
+            resources: &self.resources,
+        }
+    }
+
+    fn generate(&self, dataplane: &str) -> ProxyConfig {
+        let view = self.view();
+        let index = EndpointIndex::build(&view);
+        let dp = &self.resources[Kind::Dataplane.index()][dataplane];
+        generate(&view, &index, dp)
+    }
+}
+
+fn resource(kind: Kind, name: &str, secs: i64, spec: Value) -> Resource {
+    let spec = kind.decode(spec).expect("valid spec");
+    let at = Utc.timestamp_opt(1_600_000_000 + secs, 0).unwrap();
+    Resource::new("default", name, spec, at)
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn listener<'a>(config: &'a ProxyConfig, name: &str) -> &'a Listener {
+    config
+        .listeners
+        .iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no listener {name} in {config:#?}"))
+}
+
+fn filter<'a>(config: &'a ProxyConfig, name: &str) -> &'a NetworkFilter {
+    &listener(config, name).filter_chain.filters[0]
+}
+
+fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<&str> {
+    items.iter().map(name).collect()
+}
+
+fn cluster_names(config: &ProxyConfig) -> Vec<&str> {
+    names(&config.clusters, |c| &c.name)
+}
+
+fn endpoints(config: &ProxyConfig, cluster: &str) -> Vec<(String, u32)> {
+    config
+        .load_assignments
+        .iter()
+        .find(|la| la.cluster_name == cluster)
+        .unwrap_or_else(|| panic!("no load assignment {cluster}"))
+        .endpoints
+        .iter()
+        .map(|e| (e.address.clone(), e.port))
+        .collect()
+}
+
+fn route_config<'a>(config: &'a ProxyConfig, name: &str) -> &'a RouteConfig {
+    config
+        .route_configs
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no route config {name}"))
+}
+
+fn weighted(pairs: &[(&str, u32)]) -> Target {
+    Target::Weighted(
+        pairs
+            .iter()
+            .map(|(name, weight)| WeightedCluster {
+                name: name.to_string(),
+                weight: *weight,
+            })
+            .collect(),
+    )
+}
+
+/// web (10.0.0.1, inbound 8080→8081) calling backend on 127.0.0.1:10001; two backend
+/// dataplanes with versions v1/v2, `protocol` as given.
+fn web_and_backend(protocol: &str) -> TestMesh {
+    TestMesh::new()
+        .dp(
+            "web-01",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 8080, "servicePort": 8081,
+                             "tags": {"service": "web", "protocol": protocol}}],
+                "outbound": [{"port": 10001, "service": "backend"}]}}),
+        )
+        .dp(
+            "backend-01",
+            json!({"networking": {"address": "10.0.0.2",
+                "inbound": [{"port": 9000, "tags": {"service": "backend", "version": "v1",
+                                                    "protocol": protocol}}]}}),
+        )
+        .dp(
+            "backend-02",
+            json!({"networking": {"address": "10.0.0.3",
+                "inbound": [{"port": 9000, "servicePort": 9001,
+                             "tags": {"service": "backend", "version": "v2",
+                                      "protocol": protocol}}]}}),
+        )
+}
+
+#[test]
+fn tcp_inbound_and_outbound() {
+    let config = web_and_backend("tcp").generate("web-01");
+    assert_eq!(
+        names(&config.listeners, |l| &l.name),
+        vec!["inbound:10.0.0.1:8080", "outbound:127.0.0.1:10001"]
+    );
+    assert_eq!(cluster_names(&config), vec!["backend", "localhost:8081"]);
+    let inbound = listener(&config, "inbound:10.0.0.1:8080");
+    assert_eq!(
+        (inbound.address.as_str(), inbound.port, inbound.direction),
+        ("10.0.0.1", 8080, Direction::Inbound)
+    );
+    assert_eq!(
+        filter(&config, "inbound:10.0.0.1:8080"),
+        &NetworkFilter::TcpProxy(TcpProxy {
+            stat_prefix: "localhost_8081".into(),
+            target: Target::Cluster("localhost:8081".into()),
+        })
+    );
+    let local = &config.clusters[1];
+    assert_eq!(local.alt_stat_name.as_deref(), Some("localhost_8081"));
+    assert_eq!(local.connect_timeout, Duration::from_secs(5));
+    let Discovery::Static(la) = &local.discovery else {
+        panic!("local cluster is static")
+    };
+    assert_eq!(la.cluster_name, "localhost:8081");
+    assert_eq!(
+        la.endpoints,
+        vec![Endpoint {
+            address: "127.0.0.1".into(),
+            port: 8081,
+            tags: Tags::new()
+        }]
+    );
+    let backend = &config.clusters[0];
+    assert_eq!(
+        (backend.alt_stat_name.as_ref(), &backend.discovery),
+        (None, &Discovery::Eds)
+    );
+    let outbound = listener(&config, "outbound:127.0.0.1:10001");
+    assert_eq!(outbound.direction, Direction::Outbound);
+    assert_eq!(
+        filter(&config, "outbound:127.0.0.1:10001"),
+        &NetworkFilter::TcpProxy(TcpProxy {
+            stat_prefix: "backend".into(),
+            target: Target::Cluster("backend".into()),
+        })
+    );
+    // Implicit default route: every backend endpoint, at the dataplane port.
+    assert_eq!(
+        endpoints(&config, "backend"),
+        vec![("10.0.0.2".into(), 9000), ("10.0.0.3".into(), 9000)]
+    );
+    assert_eq!(
+        config.load_assignments[0].endpoints[0].tags,
+        tags(&[
+            ("protocol", "tcp"),
+            ("service", "backend"),
+            ("version", "v1")
+        ])
+    );
+    assert!(config.route_configs.is_empty());
+}
+
+#[test]
+fn http_inbound_and_outbound() {
+    let config = web_and_backend("http").generate("web-01");
+    let NetworkFilter::HttpConnectionManager(inbound) = filter(&config, "inbound:10.0.0.1:8080")
+    else {
+        panic!("http inbound")
+    };
+    assert_eq!(inbound.stat_prefix, "localhost_8081");
+    assert_eq!(inbound.http_filters, vec![HttpFilter::Router]);
+    assert_eq!(
+        inbound.routes,
+        HttpRoutes::Inline(RouteConfig {
+            name: "inbound:web".into(),
+            validate_clusters: true,
+            request_headers_to_add: vec![],
+            request_headers_to_remove: vec!["x-kuma-tags".into()],
+            virtual_hosts: vec![VirtualHost {
+                name: "web".into(),
+                domains: vec!["*".into()],
+                routes: vec![Route {
+                    prefix: "/".into(),
+                    target: Target::Cluster("localhost:8081".into())
+                }],
+            }],
+        })
+    );
+    let NetworkFilter::HttpConnectionManager(outbound) =
+        filter(&config, "outbound:127.0.0.1:10001")
+    else {
+        panic!("http outbound")
+    };
+    assert_eq!(outbound.stat_prefix, "backend");
+    assert_eq!(outbound.routes, HttpRoutes::Rds("outbound:backend".into()));
+    let rds = route_config(&config, "outbound:backend");
+    assert!(rds.validate_clusters);
+    assert_eq!(
+        rds.request_headers_to_add,
+        vec![Header {
+            name: "x-kuma-tags".into(),
+            value: "&protocol=http&&service=web&".into()
+        }]
+    );
+    assert!(rds.request_headers_to_remove.is_empty());
+    assert_eq!(
+        rds.virtual_hosts[0].routes[0].target,
+        Target::Cluster("backend".into())
+    );
+}
+
+#[test]
+fn inbound_protocol_tag_is_case_insensitive() {
+    let config = TestMesh::new()
+        .dp(
+            "a",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 80, "tags": {"service": "a", "protocol": "HTTP"}},
+                            {"port": 81, "tags": {"service": "b"}}]}}),
+        )
+        .generate("a");
+    assert!(matches!(
+        filter(&config, "inbound:10.0.0.1:80"),
+        NetworkFilter::HttpConnectionManager(_)
+    ));
+    assert!(matches!(
+        filter(&config, "inbound:10.0.0.1:81"),
+        NetworkFilter::TcpProxy(_)
+    ));
+}
+
+fn split_90_10(mesh: TestMesh) -> TestMesh {
+    mesh.route(
+        "split",
+        0,
+        json!({"sources": [{"match": {"service": "web"}}],
+               "destinations": [{"match": {"service": "backend"}}],
+               "conf": [{"weight": 90, "destination": {"service": "backend", "version": "v1"}},
+                        {"weight": 10, "destination": {"service": "backend", "version": "v2"}},
+                        {"weight": 0, "destination": {"service": "backend", "version": "v3"}}]}),
+    )
+}
+
+#[test]
+fn weighted_split_by_version_http() {
+    let config = split_90_10(web_and_backend("http")).generate("web-01");
+    assert_eq!(
+        cluster_names(&config),
+        vec![
+            "backend{version=v1}",
+            "backend{version=v2}",
+            "localhost:8081"
+        ]
+    );
+    assert_eq!(
+        config.clusters[0].alt_stat_name.as_deref(),
+        Some("backend_version_v1_")
+    );
+    assert_eq!(
+        endpoints(&config, "backend{version=v1}"),
+        vec![("10.0.0.2".into(), 9000)]
+    );
+    assert_eq!(
+        endpoints(&config, "backend{version=v2}"),
+        vec![("10.0.0.3".into(), 9000)]
+    );
+    assert_eq!(
+        config.load_assignments.len(),
+        2,
+        "weight 0 makes no cluster"
+    );
+    let rds = route_config(&config, "outbound:backend");
+    assert_eq!(
+        rds.virtual_hosts[0].routes[0].target,
+        weighted(&[("backend{version=v1}", 90), ("backend{version=v2}", 10)])
+    );
+}
+
+#[test]
+fn weighted_split_by_version_tcp() {
+    let config = split_90_10(web_and_backend("tcp")).generate("web-01");
+    assert_eq!(
+        filter(&config, "outbound:127.0.0.1:10001"),
+        &NetworkFilter::TcpProxy(TcpProxy {
+            stat_prefix: "backend".into(),
+            target: weighted(&[("backend{version=v1}", 90), ("backend{version=v2}", 10)]),
+        })
+    );
+    assert!(config.route_configs.is_empty());
+}
+
+#[test]
+fn route_selection_by_rank_then_time_then_name() {
+    let route = |to: &str, src: Value| {
+        json!({"sources": [{"match": src}], "destinations": [{"match": {"service": "backend"}}],
+               "conf": [{"weight": 1, "destination": {"service": "backend", "version": to}}]})
+    };
+    let base = || web_and_backend("tcp");
+    let target = |mesh: TestMesh| match filter(&mesh.generate("web-01"), "outbound:127.0.0.1:10001")
+    {
+        NetworkFilter::TcpProxy(t) => t.target.clone(),
+        other => panic!("{other:?}"),
+    };
+    let single = |name: &str| Target::Cluster(name.to_string());
+    // More source tags outrank fewer.
+    let mesh = base()
+        .route("a", 0, route("v1", json!({"service": "*"})))
+        .route(
+            "b",
+            0,
+            route("v2", json!({"service": "web", "protocol": "*"})),
+        );
+    assert_eq!(target(mesh), single("backend{version=v2}"));
+    // A source that does not select the dataplane is out.
+    let mesh = base()
+        .route("a", 0, route("v1", json!({"service": "*"})))
+        .route(
+            "b",
+            0,
+            route("v2", json!({"service": "web", "protocol": "http"})),
+        );
+    assert_eq!(target(mesh), single("backend{version=v1}"));
+    // Equal rank: the strictly later creation time wins, else the first name.
+    let mesh = base()
+        .route("a", 0, route("v1", json!({"service": "web"})))
+        .route("b", 5, route("v2", json!({"service": "web"})))
+        .route("c", 5, route("v3", json!({"service": "web"})));
+    assert_eq!(target(mesh), single("backend{version=v2}"));
+}
+
+#[test]
+fn endpoints_filtered_by_all_destination_tags() {
+    let config = web_and_backend("tcp")
+        .route(
+            "r",
+            0,
+            json!({"sources": [{"match": {"service": "*"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": [{"weight": 1, "destination": {"service": "backend", "version": "*"}},
+                            {"weight": 1, "destination": {"service": "backend", "zone": "eu"}}]}),
+        )
+        .generate("web-01");
+    assert_eq!(endpoints(&config, "backend{version=*}").len(), 2);
+    assert_eq!(endpoints(&config, "backend{zone=eu}"), vec![]);
+}
+
+#[test]
+fn protocol_is_http_only_when_every_endpoint_is_http() {
+    let mesh = web_and_backend("http").dp(
+        "backend-03",
+        json!({"networking": {"address": "10.0.0.4",
+            "inbound": [{"port": 9000, "tags": {"service": "backend", "version": "v3"}}]}}),
+    );
+    let config = mesh.generate("web-01");
+    assert!(matches!(
+        filter(&config, "outbound:127.0.0.1:10001"),
+        NetworkFilter::TcpProxy(_)
+    ));
+    assert!(config.route_configs.is_empty());
+    // A split where only the v1 branch has endpoints: its http decides.
+    let config = split_90_10(mesh).generate("web-01");
+    assert!(matches!(
+        filter(&config, "outbound:127.0.0.1:10001"),
+        NetworkFilter::HttpConnectionManager(_)
+    ));
+}
+
+#[test]
+fn no_endpoints_means_tcp_and_an_empty_assignment() {
+    let config = TestMesh::new()
+        .dp(
+            "web-01",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 80, "tags": {"service": "web", "protocol": "http"}}],
+                "outbound": [{"port": 5432, "service": "db"}]}}),
+        )
+        .generate("web-01");
+    assert_eq!(endpoints(&config, "db"), vec![]);
+    assert!(matches!(
+        filter(&config, "outbound:127.0.0.1:5432"),
+        NetworkFilter::TcpProxy(_)
+    ));
+}
+
+#[test]
+fn own_inbound_is_an_endpoint() {
+    let config = TestMesh::new()
+        .dp(
+            "web-01",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 80, "tags": {"service": "web", "protocol": "http"}}],
+                "outbound": [{"port": 8000, "address": "127.0.0.2", "service": "web"}]}}),
+        )
+        .generate("web-01");
+    assert_eq!(endpoints(&config, "web"), vec![("10.0.0.1".into(), 80)]);
+    assert_eq!(
+        names(&config.listeners, |l| &l.name),
+        vec!["inbound:10.0.0.1:80", "outbound:127.0.0.2:8000"]
+    );
+    assert_eq!(
+        names(&config.route_configs, |r| &r.name),
+        vec!["outbound:web"]
+    );
+}
+
+#[test]
+fn legacy_interfaces() {
+    let config = TestMesh::new()
+        .dp(
+            "legacy",
+            json!({"networking": {
+                "inbound": [{"interface": "192.168.0.1:9090:8080", "tags": {"service": "web"}},
+                            {"interface": "[fd00::1]:7070:6060", "tags": {"service": "v6"}}],
+                "outbound": [{"interface": ":5000", "service": "v6"},
+                             {"interface": "10.1.1.1:5001", "service": "web"}]}}),
+        )
+        .generate("legacy");
+    assert_eq!(
+        names(&config.listeners, |l| &l.name),
+        vec![
+            "inbound:192.168.0.1:9090",
+            "inbound:fd00::1:7070",
+            "outbound:10.1.1.1:5001",
+            "outbound:127.0.0.1:5000",
+        ]
+    );
+    assert_eq!(listener(&config, "inbound:fd00::1:7070").address, "fd00::1");
+    assert_eq!(
+        cluster_names(&config),
+        vec!["localhost:6060", "localhost:8080", "v6", "web"]
+    );
+    assert_eq!(endpoints(&config, "v6"), vec![("fd00::1".into(), 7070)]);
+    assert_eq!(
+        endpoints(&config, "web"),
+        vec![("192.168.0.1".into(), 9090)]
+    );
+}
+
+#[test]
+fn gateway_has_outbounds_only_and_is_never_an_endpoint() {
+    let mesh = web_and_backend("http").dp(
+        "edge",
+        json!({"networking": {"address": "10.0.0.9",
+            "gateway": {"tags": {"service": "edge"}},
+            "outbound": [{"port": 10001, "service": "backend"}, {"port": 10002, "service": "edge"}]}}),
+    );
+    let config = mesh.generate("edge");
+    assert_eq!(
+        names(&config.listeners, |l| &l.name),
+        vec!["outbound:127.0.0.1:10001", "outbound:127.0.0.1:10002"]
+    );
+    assert_eq!(cluster_names(&config), vec!["backend", "edge"]);
+    assert_eq!(endpoints(&config, "edge"), vec![]);
+    assert_eq!(
+        route_config(&config, "outbound:backend").request_headers_to_add[0].value,
+        "&service=edge&"
+    );
+}
+
+#[test]
+fn inbounds_with_the_same_workload_port_share_a_cluster() {
+    let config = TestMesh::new()
+        .dp(
+            "a",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 80, "servicePort": 8080, "tags": {"service": "a"}},
+                            {"port": 8080, "tags": {"service": "b"}}]}}),
+        )
+        .generate("a");
+    assert_eq!(config.listeners.len(), 2);
+    assert_eq!(cluster_names(&config), vec!["localhost:8080"]);
+}
+
+#[test]
+fn nothing_for_dataplanes_without_networking_or_routes_without_weight() {
+    let mesh = TestMesh::new()
+        .dp("bare", json!({}))
+        .dp(
+            "w",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 80, "tags": {"service": "w"}}],
+                "outbound": [{"port": 1000, "service": "x"}]}}),
+        )
+        .route(
+            "zero",
+            0,
+            json!({"sources": [{"match": {"service": "*"}}],
+                   "destinations": [{"match": {"service": "x"}}],
+                   "conf": [{"weight": 0, "destination": {"service": "x"}}]}),
+        );
+    assert!(mesh.generate("bare").is_empty());
+    let config = mesh.generate("w");
+    assert_eq!(
+        names(&config.listeners, |l| &l.name),
+        vec!["inbound:10.0.0.1:80"]
+    );
+    let view = mesh.view();
+    let index = EndpointIndex::build(&view);
+    assert!(generate(&view, &index, &mesh.mesh).is_empty());
+}
+
+#[test]
+fn generation_is_deterministic_and_shares_assignments() {
+    let mesh = split_90_10(web_and_backend("http"));
+    let view = mesh.view();
+    let index = EndpointIndex::build(&view);
+    let dp = &mesh.resources[Kind::Dataplane.index()]["web-01"];
+    let a = generate(&view, &index, dp);
+    let b = generate(&view, &index, dp);
+    assert_eq!(a, b);
+    assert!(Arc::ptr_eq(&a.load_assignments[0], &b.load_assignments[0]));
+}
+
+#[test]
+fn names_and_serialization() {
+    assert_eq!(sanitize("localhost:8080"), "localhost_8080");
+    assert_eq!(sanitize("db{role=master}"), "db_role_master_");
+    assert_eq!(sanitize("backend.kuma-system"), "backend_kuma-system");
+    assert_eq!(sanitize("ü_x"), "__x");
+    assert_eq!(cluster_name(&tags(&[("service", "db")])), "db");
+    assert_eq!(
+        cluster_name(&tags(&[("service", "db"), ("role", "master"), ("a", "1")])),
+        "db{a=1,role=master}"
+    );
+    // Sorted as `k=v` strings, not by key: "a.b=x" < "a=y".
+    assert_eq!(
+        cluster_name(&tags(&[("service", "s"), ("a", "y"), ("a.b", "x")])),
+        "s{a.b=x,a=y}"
+    );
+    let dp: DataplaneSpec = serde_json::from_value(json!({"networking": {"address": "1.1.1.1",
+        "inbound": [{"port": 1, "tags": {"service": "web", "version": "v2"}},
+                    {"port": 2, "tags": {"service": "api", "version": "v1"}}]}}))
+    .unwrap();
+    assert_eq!(serialize_tags(&dp), "&service=api,web&&version=v1,v2&");
+    assert_eq!(serialize_tags(&DataplaneSpec::default()), "");
+    assert_eq!(Protocol::Http.combine(Protocol::Tcp), Protocol::Tcp);
+    assert_eq!(Protocol::Tcp.combine(Protocol::Unknown), Protocol::Unknown);
+    assert_eq!(Protocol::Http.combine(Protocol::Http), Protocol::Http);
+}
+
+#[test]
+fn thousands_of_dataplanes_use_the_index() {
+    // 2,000 dataplanes of 20 services, each calling 5 services; one route splitting svc-0.
+    let mut mesh = TestMesh::new().route(
+        "split",
+        0,
+        json!({"sources": [{"match": {"service": "*"}}],
+               "destinations": [{"match": {"service": "svc-0"}}],
+               "conf": [{"weight": 50, "destination": {"service": "svc-0", "version": "v0"}},
+                        {"weight": 50, "destination": {"service": "svc-0", "version": "v1"}}]}),
+    );
+    for i in 0..2000u32 {
+        let outbound: Vec<Value> = (1..=5)
+            .map(|k| json!({"port": 10000 + k, "service": format!("svc-{}", (i + k) % 20)}))
+            .collect();
+        mesh = mesh.dp(
+            &format!("dp-{i:04}"),
+            json!({"networking": {"address": format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
+                "inbound": [{"port": 8080, "tags": {"service": format!("svc-{}", i % 20),
+                    "version": format!("v{}", i % 3), "protocol": "http"}}],
+                "outbound": outbound}}),
+        );
+    }
+    let view = mesh.view();
+    let started = std::time::Instant::now();
+    let index = EndpointIndex::build(&view);
+    let built = started.elapsed();
+    let mut listeners = 0;
+    for dp in mesh.resources[Kind::Dataplane.index()].values() {
+        let config = generate(&view, &index, dp);
+        listeners += config.listeners.len();
+        for la in &config.load_assignments {
+            assert!(!la.endpoints.is_empty());
+        }
+    }
+    assert_eq!(listeners, 2000 * 6);
+    assert_eq!(index.endpoints("svc-3").len(), 100);
+    eprintln!(
+        "index built in {built:?}, 2000 dataplanes generated in {:?}",
+        started.elapsed() - built
+    );
+}

@@ -1,0 +1,216 @@
+//! Ursa's own description of one proxy's configuration: close to Envoy's concepts (listeners,
+//! clusters, load assignments, route configurations) but free of any wire format. The xDS edge
+//! turns a [`ProxyConfig`] into v3 protos; two equal configs encode to the same bytes, so a caller
+//! can compare configs to skip pushes.
+//!
+//! Policies not generated yet (health checks, faults, access logs, tracing, mTLS) have natural
+//! places here: more [`NetworkFilter`] / [`HttpFilter`] variants, optional fields on
+//! [`FilterChain`], [`Cluster`] and [`HttpConnectionManager`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::proto::Tags;
+
+/// Everything one proxy receives over xDS; every list is sorted by name, names are unique.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Listeners (LDS).
+    pub listeners: Vec<Listener>,
+    /// Clusters (CDS).
+    pub clusters: Vec<Cluster>,
+    /// Endpoints of the EDS clusters (EDS), shared between proxies that use the same cluster.
+    pub load_assignments: Vec<Arc<LoadAssignment>>,
+    /// Route configurations referenced by name from listeners (RDS).
+    pub route_configs: Vec<RouteConfig>,
+}
+
+impl ProxyConfig {
+    /// True when the configuration holds no resource at all.
+    pub fn is_empty(&self) -> bool {
+        self.listeners.is_empty()
+            && self.clusters.is_empty()
+            && self.load_assignments.is_empty()
+            && self.route_configs.is_empty()
+    }
+}
+
+/// Which way traffic flows through a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Traffic coming to the workload.
+    Inbound,
+    /// Traffic leaving the workload.
+    Outbound,
+}
+
+/// A listener on one socket address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Envoy name, e.g. `inbound:10.0.0.1:8080`.
+    pub name: String,
+    /// IP to listen on, as written (IPv6 without brackets).
+    pub address: String,
+    /// TCP port to listen on.
+    pub port: u32,
+    /// Traffic direction.
+    pub direction: Direction,
+    /// The one filter chain of the listener.
+    pub filter_chain: FilterChain,
+}
+
+/// A listener's filter chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterChain {
+    /// Network filters in order; the last one is terminal.
+    pub filters: Vec<NetworkFilter>,
+}
+
+/// A network filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkFilter {
+    /// `envoy.filters.network.tcp_proxy`.
+    TcpProxy(TcpProxy),
+    /// `envoy.filters.network.http_connection_manager`.
+    HttpConnectionManager(HttpConnectionManager),
+}
+
+/// A TCP proxy to one cluster or a weighted set of clusters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpProxy {
+    /// Sanitized stat prefix.
+    pub stat_prefix: String,
+    /// Where connections go.
+    pub target: Target,
+}
+
+/// The upstream of a TCP proxy or a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One cluster, by name.
+    Cluster(String),
+    /// Several clusters with relative weights.
+    Weighted(Vec<WeightedCluster>),
+}
+
+/// One branch of a weighted split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WeightedCluster {
+    /// Cluster name.
+    pub name: String,
+    /// Relative weight (> 0).
+    pub weight: u32,
+}
+
+/// An HTTP connection manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConnectionManager {
+    /// Sanitized stat prefix.
+    pub stat_prefix: String,
+    /// HTTP filters in order; the last one is the router.
+    pub http_filters: Vec<HttpFilter>,
+    /// Where the routes come from.
+    pub routes: HttpRoutes,
+}
+
+/// An HTTP filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpFilter {
+    /// `envoy.filters.http.router`.
+    Router,
+}
+
+/// The route table of an HTTP connection manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpRoutes {
+    /// Inline route configuration (inbound).
+    Inline(RouteConfig),
+    /// Name of a route configuration delivered over RDS (outbound).
+    Rds(String),
+}
+
+/// A cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// Envoy name, e.g. `localhost:8080` or `db{role=master}`.
+    pub name: String,
+    /// Sanitized stats name, present only when it differs from `name`.
+    pub alt_stat_name: Option<String>,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// How the cluster finds its endpoints.
+    pub discovery: Discovery,
+}
+
+/// How a cluster finds its endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    /// `STATIC` with the endpoints inline.
+    Static(LoadAssignment),
+    /// `EDS` over ADS: the endpoints are the [`LoadAssignment`] of the same name.
+    Eds,
+}
+
+/// The endpoints of one cluster (Envoy: a ClusterLoadAssignment with exactly one locality).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadAssignment {
+    /// Name of the cluster these endpoints belong to.
+    pub cluster_name: String,
+    /// Endpoints, possibly none.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One upstream address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// IP, as written (IPv6 without brackets).
+    pub address: String,
+    /// TCP port.
+    pub port: u32,
+    /// Tags, published as `envoy.lb` filter metadata (none when empty).
+    pub tags: Tags,
+}
+
+/// A route configuration, inline or served over RDS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Name, e.g. `outbound:backend`.
+    pub name: String,
+    /// Envoy rejects the configuration if a route names an unknown cluster.
+    pub validate_clusters: bool,
+    /// Headers set on every request (replacing any value sent by the client).
+    pub request_headers_to_add: Vec<Header>,
+    /// Headers removed from every request.
+    pub request_headers_to_remove: Vec<String>,
+    /// Virtual hosts.
+    pub virtual_hosts: Vec<VirtualHost>,
+}
+
+/// A request header name and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// A virtual host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualHost {
+    /// Name (the service).
+    pub name: String,
+    /// Domains, `*` for all.
+    pub domains: Vec<String>,
+    /// Routes, first match wins.
+    pub routes: Vec<Route>,
+}
+
+/// A route matching a path prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Path prefix to match.
+    pub prefix: String,
+    /// Where matching requests go.
+    pub target: Target,
+}

@@ -1,0 +1,204 @@
+//! The bootstrap server on `bootstrapServer.port`: `POST /bootstrap` with a dataplane's mesh
+//! and name answers the Envoy v3 bootstrap (YAML) that points it at the ADS server (§5.2 of the
+//! xDS behaviour spec, in the shape of the validated sample `10-bootstrap-v3.yaml`).
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use ursa_actors::config::Config;
+use ursa_actors::kinds::dataplane::DataplaneSpec;
+use ursa_actors::kinds::Kind;
+use ursa_actors::mesh_actor::GetResource;
+use ursa_actors::registry::MeshRegistry;
+use ursa_actors::validation::Violations;
+use ursa_actors::{Error, Spec};
+
+use crate::api::error::{ApiError, Title};
+
+/// The request body kuma-dp (and `ursa-dp`) sends.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BootstrapRequest {
+    /// Mesh of the dataplane.
+    pub mesh: String,
+    /// Name of the dataplane.
+    pub name: String,
+    /// Envoy admin port; 0 or absent = `bootstrapServer.params.adminPort`.
+    #[serde(default)]
+    pub admin_port: u32,
+    /// Path of the dataplane token file, passed to the control plane as node metadata.
+    #[serde(default)]
+    pub dataplane_token_path: String,
+}
+
+/// Settings the bootstrap is rendered from.
+#[derive(Clone, Debug)]
+pub struct BootstrapParams {
+    /// Host Envoy dials for ADS.
+    pub xds_host: String,
+    /// Port Envoy dials for ADS.
+    pub xds_port: u16,
+    /// Connect timeout of the ADS cluster, e.g. `1s`.
+    pub xds_connect_timeout: String,
+    /// Envoy admin address.
+    pub admin_address: String,
+    /// Default admin port (0 = no admin).
+    pub admin_port: u16,
+    /// Envoy admin access log.
+    pub admin_access_log_path: String,
+}
+
+impl BootstrapParams {
+    /// From the effective configuration.
+    pub fn from_config(config: &Config) -> BootstrapParams {
+        let p = &config.bootstrap_server.params;
+        BootstrapParams {
+            xds_host: p.xds_host.clone(),
+            xds_port: p.xds_port,
+            xds_connect_timeout: format!("{}s", p.xds_connect_timeout.0.as_secs_f64()),
+            admin_address: p.admin_address.clone(),
+            admin_port: p.admin_port,
+            admin_access_log_path: p.admin_access_log_path.clone(),
+        }
+    }
+}
+
+/// Shared state of the bootstrap server.
+pub struct BootstrapState {
+    /// Mesh name → actor.
+    pub registry: MeshRegistry,
+    /// Rendering settings.
+    pub params: BootstrapParams,
+}
+
+/// Registers the bootstrap route on an actix-web app.
+pub fn configure(state: web::Data<BootstrapState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .route("/bootstrap", web::post().to(bootstrap))
+            .default_service(web::to(|req: actix_web::HttpRequest| async move {
+                ApiError::NoRoute(req.path().to_string()).error_response()
+            }));
+    }
+}
+
+async fn bootstrap(body: Bytes, state: web::Data<BootstrapState>) -> HttpResponse {
+    match render_for(&body, &state).await {
+        Ok(yaml) => HttpResponse::Ok().content_type("text/x-yaml").body(yaml),
+        Err(e) => e.error_response(),
+    }
+}
+
+async fn render_for(body: &[u8], state: &BootstrapState) -> Result<String, ApiError> {
+    let req: BootstrapRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::domain(
+            Title::Bootstrap,
+            Error::Malformed(Violations::single("body", e.to_string())),
+        )
+    })?;
+    let not_found = || ApiError::domain(Title::Bootstrap, Error::NotFound);
+    let addr = state.registry.get(&req.mesh).ok_or_else(not_found)?;
+    let dataplane = addr
+        .send(GetResource {
+            kind: Kind::Dataplane,
+            name: req.name.clone(),
+        })
+        .await
+        .map_err(|_| not_found())?
+        .map_err(|e| ApiError::domain(Title::Bootstrap, e))?;
+    let Spec::Dataplane(spec) = &dataplane.spec else {
+        return Err(not_found());
+    };
+    let bootstrap = render(&req, spec, &state.params);
+    serde_yaml::to_string(&bootstrap)
+        .map_err(|e| ApiError::Internal(format!("rendering a bootstrap: {e}")))
+}
+
+/// The dataplane's identifying service: the first (sorted) `service` tag value, else `unknown`.
+pub fn identifying_service(spec: &DataplaneSpec) -> String {
+    let Some(net) = &spec.networking else {
+        return "unknown".into();
+    };
+    net.inbound
+        .iter()
+        .map(|i| &i.tags)
+        .chain(net.gateway.iter().map(|g| &g.tags))
+        .filter_map(|t| t.get("service"))
+        .min()
+        .cloned()
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The v3 bootstrap of one dataplane.
+pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapParams) -> Value {
+    let admin_port = if req.admin_port != 0 {
+        req.admin_port
+    } else {
+        params.admin_port as u32
+    };
+    let mut metadata = serde_json::Map::new();
+    if !req.dataplane_token_path.is_empty() {
+        metadata.insert("dataplaneTokenPath".into(), json!(req.dataplane_token_path));
+    }
+    if admin_port != 0 {
+        metadata.insert("dataplane.admin.port".into(), json!(admin_port.to_string()));
+    }
+    let http2 = json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": { "http2_protocol_options": {} }
+        }
+    });
+    let mut bootstrap = json!({
+        "node": {
+            "id": format!("{}.{}", req.mesh, req.name),
+            "cluster": identifying_service(spec),
+            "metadata": metadata,
+        },
+        "stats_config": { "stats_tags": [
+            { "tag_name": "name", "regex": "^grpc\\.((.+)\\.)" },
+            { "tag_name": "status", "regex": "^grpc.*streams_closed(_([0-9]+))" },
+            { "tag_name": "worker", "regex": "(worker_([0-9]+)\\.)" },
+            { "tag_name": "listener", "regex": "((.+?)\\.)rbac\\." },
+        ]},
+        "dynamic_resources": {
+            "lds_config": { "ads": {}, "resource_api_version": "V3" },
+            "cds_config": { "ads": {}, "resource_api_version": "V3" },
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [ { "envoy_grpc": { "cluster_name": "ads_cluster" } } ],
+            },
+        },
+        "static_resources": { "clusters": [ {
+            "name": "ads_cluster",
+            "connect_timeout": params.xds_connect_timeout,
+            "type": "STRICT_DNS",
+            "lb_policy": "ROUND_ROBIN",
+            "typed_extension_protocol_options": http2,
+            "upstream_connection_options": { "tcp_keepalive": {} },
+            "load_assignment": {
+                "cluster_name": "ads_cluster",
+                "endpoints": [ { "lb_endpoints": [ { "endpoint": { "address": { "socket_address": {
+                    "address": params.xds_host, "port_value": params.xds_port,
+                } } } } ] } ],
+            },
+        } ] },
+    });
+    if admin_port != 0 {
+        bootstrap["admin"] = json!({
+            "access_log": [ {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": params.admin_access_log_path,
+                },
+            } ],
+            "address": { "socket_address": {
+                "protocol": "TCP", "address": params.admin_address, "port_value": admin_port,
+            } },
+        });
+    }
+    bootstrap
+}

