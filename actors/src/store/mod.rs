@@ -31,6 +31,45 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// One write of a batch given to [`Store::commit`].
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Insert a new resource (`AlreadyExists` if taken).
+    Create(Arc<Resource>),
+    /// Replace a resource whose stored version is `expected` (`Conflict` otherwise).
+    Update {
+        /// The new state; its `meta.version` is what the store records.
+        resource: Arc<Resource>,
+        /// The version the writer read.
+        expected: u64,
+    },
+    /// Delete a resource and what it owns (`NotFound` if absent).
+    Delete {
+        /// Its kind.
+        kind: Kind,
+        /// Its mesh.
+        mesh: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Something changed in a shared store, possibly through another control-plane instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// This resource was created, updated or deleted (a Mesh: and everything in it).
+    Changed {
+        /// Its kind.
+        kind: Kind,
+        /// Its mesh.
+        mesh: String,
+        /// Its name.
+        name: String,
+    },
+    /// Notifications may have been lost (a reconnect): reload everything.
+    Resync,
+}
+
 /// A store operation in flight.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
 
@@ -54,4 +93,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<Page<Arc<Resource>>>;
     /// Everything, for start-up.
     fn load_all(&self) -> StoreFuture<Vec<Arc<Resource>>>;
+
+    /// Applies `changes` in order as one unit of durability (one transaction where the store
+    /// has them) and returns one result per change: a conflicting change fails alone, the
+    /// others still apply. The outer error means nothing was applied.
+    fn commit(&self, changes: Vec<Change>) -> StoreFuture<Vec<Result<(), StoreError>>> {
+        let mut futures = Vec::with_capacity(changes.len());
+        for change in changes {
+            futures.push(match change {
+                Change::Create(r) => self.create(r),
+                Change::Update { resource, expected } => {
+                    if resource.meta.version == expected + 1 {
+                        self.update(resource)
+                    } else {
+                        Box::pin(std::future::ready(Err(StoreError::Conflict)))
+                    }
+                }
+                Change::Delete { kind, mesh, name } => self.delete(kind, &mesh, &name),
+            });
+        }
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(futures.len());
+            for f in futures {
+                results.push(f.await);
+            }
+            Ok(results)
+        })
+    }
+
+    /// Changes made through other control-plane instances; `None` for a store no other
+    /// instance can see (memory).
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
+        None
+    }
 }
