@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use serde_json::json;
 use tokio::sync::watch;
 use ursa_actors::config::{Config, StoreType};
+use ursa_actors::mesh_actor::MeshSettings;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
 use ursa_actors::store::Store;
@@ -149,7 +150,16 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     config.auto_configure();
 
     let registry = MeshRegistry::new();
-    let supervisor = Supervisor::boot(store, registry.clone(), Some(&config.defaults.mesh)).await?;
+    let settings = MeshSettings {
+        insight_flush_interval: config.xds_server.dataplane_status_flush_interval.0,
+    };
+    let supervisor = Supervisor::boot(
+        store,
+        registry.clone(),
+        Some(&config.defaults.mesh),
+        settings,
+    )
+    .await?;
     let instance_id = uuid::Uuid::new_v4().to_string();
 
     let (xds_shutdown, xds_thread) =

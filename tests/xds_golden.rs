@@ -386,29 +386,34 @@ fn pool() -> &'static DescriptorPool {
     })
 }
 
-/// The source folder of the `envoy-types` crate this package is built with, from
-/// `cargo metadata`.
+/// The source folder of the `envoy-types` crate this package is built with: the version pinned
+/// in `Cargo.lock`, in cargo's registry sources (present once the package is built). Reading
+/// the lock file rather than running `cargo metadata` keeps this working offline whatever other
+/// platforms' dependencies the lock file names.
 fn envoy_types_dir() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Json = serde_json::from_slice(&output.stdout).expect("cargo metadata json");
-    let manifest = metadata["packages"]
-        .as_array()
-        .into_iter()
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock");
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"envoy-types\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_string())
+        .expect("envoy-types in Cargo.lock");
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo"));
+    let registry = cargo_home.join("registry").join("src");
+    std::fs::read_dir(&registry)
+        .expect("cargo registry sources")
         .flatten()
-        .find(|p| p["name"] == "envoy-types")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("envoy-types in cargo metadata");
-    Path::new(manifest).parent().unwrap().to_path_buf()
+        .map(|index| index.path().join(format!("envoy-types-{version}")))
+        .find(|dir| dir.join("proto").is_dir())
+        .unwrap_or_else(|| {
+            panic!(
+                "envoy-types {version} sources not found under {}",
+                registry.display()
+            )
+        })
 }
 
 /// `message` as Envoy YAML: proto field names, `Any` expanded with `@type`, defaults omitted;

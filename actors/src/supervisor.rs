@@ -12,9 +12,12 @@ use chrono::Utc;
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
 use crate::kinds::{Kind, Spec};
-use crate::mesh_actor::{DeleteMeshContents, MeshActor, UpdateMesh};
+use crate::mesh_actor::{
+    ApplyRemote, DeleteMeshContents, ForgetMesh, MeshActor, MeshSettings, Resync, UpdateMesh,
+};
 use crate::registry::MeshRegistry;
 use crate::resource::Resource;
+use crate::store::StoreEvent;
 use crate::store::{Store, StoreError};
 use crate::validation::Violations;
 
@@ -36,10 +39,18 @@ pub enum BootError {
 pub struct Supervisor {
     registry: MeshRegistry,
     store: Arc<dyn Store>,
+    settings: MeshSettings,
 }
 
 impl Actor for Supervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Changes made through other instances sharing the store.
+        if let Some(events) = self.store.subscribe() {
+            ctx.add_stream(tokio_stream::wrappers::ReceiverStream::new(events));
+        }
+    }
 }
 
 impl Supervisor {
@@ -50,6 +61,7 @@ impl Supervisor {
         store: Arc<dyn Store>,
         registry: MeshRegistry,
         default_mesh_yaml: Option<&str>,
+        settings: MeshSettings,
     ) -> Result<Addr<Supervisor>, BootError> {
         let all = store.load_all().await.map_err(BootError::Load)?;
         let mut meshes: Vec<Arc<Resource>> = Vec::new();
@@ -64,7 +76,10 @@ impl Supervisor {
         for mesh in meshes {
             let resources = by_mesh.remove(&mesh.meta.name).unwrap_or_default();
             let name = mesh.meta.name.clone();
-            registry.insert(name, MeshActor::new(mesh, resources, store.clone()).start());
+            registry.insert(
+                name,
+                MeshActor::new(mesh, resources, store.clone(), settings).start(),
+            );
         }
         for (mesh, orphans) in by_mesh {
             tracing::warn!(%mesh, count = orphans.len(), "resources of a mesh that does not exist were ignored");
@@ -99,12 +114,17 @@ impl Supervisor {
                     .unwrap_or(mesh);
                 registry.insert(
                     "default".into(),
-                    MeshActor::new(mesh, Vec::new(), store.clone()).start(),
+                    MeshActor::new(mesh, Vec::new(), store.clone(), settings).start(),
                 );
                 tracing::info!("created the default mesh");
             }
         }
-        Ok(Supervisor { registry, store }.start())
+        Ok(Supervisor {
+            registry,
+            store,
+            settings,
+        }
+        .start())
     }
 }
 
@@ -179,7 +199,7 @@ impl Handler<PutMesh> for Supervisor {
                 StoreError::AlreadyExists => OpError::create(Error::Conflict),
                 e => OpError::create(Error::Store(e)),
             })?;
-            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone()).start();
+            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings).start();
             act.registry.insert(msg.name, addr);
             Ok(Op::Create)
         })))
@@ -214,5 +234,112 @@ impl Handler<DeleteMesh> for Supervisor {
                     r
                 }),
         ))
+    }
+}
+
+impl StreamHandler<StoreEvent> for Supervisor {
+    fn handle(&mut self, event: StoreEvent, ctx: &mut Self::Context) {
+        match event {
+            StoreEvent::Changed { kind, mesh, name } => {
+                let fetch = self.store.get(kind, &mesh, &name);
+                ctx.spawn(fetch.into_actor(self).map(move |state, act, _| match state {
+                    Ok(state) => act.remote_change(kind, mesh, name, state),
+                    Err(e) => tracing::warn!(%mesh, %name, error = %e, "could not read a change made elsewhere"),
+                }));
+            }
+            StoreEvent::Resync => {
+                let load = self.store.load_all();
+                ctx.spawn(load.into_actor(self).map(|all, act, _| match all {
+                    Ok(all) => act.resync(all),
+                    Err(e) => tracing::warn!(error = %e, "could not resync with the store"),
+                }));
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // The store's event source ended (shutdown): keep running on what we have.
+    }
+}
+
+impl Supervisor {
+    fn remote_change(
+        &mut self,
+        kind: Kind,
+        mesh: String,
+        name: String,
+        state: Option<Arc<Resource>>,
+    ) {
+        if kind != Kind::Mesh {
+            // A mesh we do not know (yet) gets its resources when its actor starts.
+            if let Some(addr) = self.registry.get(&mesh) {
+                addr.do_send(ApplyRemote { kind, name, state });
+            }
+            return;
+        }
+        match (state, self.registry.get(&mesh)) {
+            (Some(resource), Some(addr)) => addr.do_send(ApplyRemote::mesh(resource)),
+            (Some(resource), None) => self.adopt(resource, None),
+            (None, Some(addr)) => {
+                self.registry.remove(&mesh);
+                addr.do_send(ForgetMesh);
+                tracing::info!(%mesh, "mesh deleted through another instance");
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Starts an actor for a mesh created elsewhere, with its resources (loaded when not given).
+    fn adopt(&mut self, mesh: Arc<Resource>, resources: Option<Vec<Arc<Resource>>>) {
+        let name = mesh.meta.name.clone();
+        let addr =
+            MeshActor::new(mesh.clone(), Vec::new(), self.store.clone(), self.settings).start();
+        self.registry.insert(name.clone(), addr.clone());
+        tracing::info!(mesh = %name, "mesh created through another instance");
+        let resources = match resources {
+            Some(r) => r,
+            None => {
+                // Resources may have been written before this mesh's event arrived.
+                let store = self.store.clone();
+                let addr = addr.clone();
+                actix::spawn(async move {
+                    if let Ok(all) = store.load_all().await {
+                        let resources = all
+                            .into_iter()
+                            .filter(|r| r.meta.mesh == name && r.kind() != Kind::Mesh)
+                            .collect();
+                        addr.do_send(Resync { mesh, resources });
+                    }
+                });
+                return;
+            }
+        };
+        addr.do_send(Resync { mesh, resources });
+    }
+
+    fn resync(&mut self, all: Vec<Arc<Resource>>) {
+        let mut meshes: HashMap<String, Arc<Resource>> = HashMap::new();
+        let mut by_mesh: HashMap<String, Vec<Arc<Resource>>> = HashMap::new();
+        for r in all {
+            if r.kind() == Kind::Mesh {
+                meshes.insert(r.meta.name.clone(), r);
+            } else {
+                by_mesh.entry(r.meta.mesh.clone()).or_default().push(r);
+            }
+        }
+        for (name, addr) in self.registry.sorted() {
+            if !meshes.contains_key(&name) {
+                self.registry.remove(&name);
+                addr.do_send(ForgetMesh);
+            }
+        }
+        for (name, mesh) in meshes {
+            let resources = by_mesh.remove(&name).unwrap_or_default();
+            match self.registry.get(&name) {
+                Some(addr) => addr.do_send(Resync { mesh, resources }),
+                None => self.adopt(mesh, Some(resources)),
+            }
+        }
+        tracing::info!("resynchronised with the store");
     }
 }

@@ -3,17 +3,21 @@
 //! message per intent and get `Arc`s back, so serialisation happens outside the actor.
 
 mod proxies;
+mod remote;
+mod writes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use actix::prelude::*;
-use chrono::Utc;
 
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
-use crate::error::{Error, Op, OpError};
+pub use self::remote::{ApplyRemote, Resync};
+pub use self::writes::{DeleteMeshContents, DeleteResource, ForgetMesh, PutResource, UpdateMesh};
+use crate::error::Error;
 use crate::kinds::insight::Subscription;
-use crate::kinds::mesh::{self as mesh_kind};
 use crate::kinds::{Kind, Spec};
 use crate::overview::{Overview, OverviewFilter};
 use crate::page::{Page, PageRequest};
@@ -30,6 +34,27 @@ pub struct MeshActor {
     proxies: proxies::Proxies,
     /// Subscriptions of streams whose Dataplane does not exist yet, by Dataplane then stream id.
     pending: HashMap<String, HashMap<String, Subscription>>,
+    /// Writes waiting for, or in, a store commit.
+    writes: writes::WriteQueue,
+    /// Insights changed by proxies since they were last stored.
+    dirty_insights: std::collections::BTreeSet<String>,
+    settings: MeshSettings,
+}
+
+/// Tunables of mesh actors, from the control plane's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct MeshSettings {
+    /// How often insights changed by proxies are written to the store
+    /// (`xdsServer.dataplaneStatusFlushInterval`).
+    pub insight_flush_interval: Duration,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        MeshSettings {
+            insight_flush_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 impl MeshActor {
@@ -38,6 +63,7 @@ impl MeshActor {
         mesh: Arc<Resource>,
         resources: Vec<Arc<Resource>>,
         store: Arc<dyn Store>,
+        settings: MeshSettings,
     ) -> MeshActor {
         let mut actor = MeshActor {
             mesh,
@@ -45,6 +71,9 @@ impl MeshActor {
             store,
             proxies: proxies::Proxies::default(),
             pending: HashMap::new(),
+            writes: writes::WriteQueue::default(),
+            dirty_insights: Default::default(),
+            settings,
         };
         for r in resources {
             actor.insert(r);
@@ -85,8 +114,13 @@ impl MeshActor {
 impl Actor for MeshActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
+    fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(mesh = %self.name(), "mesh actor started");
+        let every = self
+            .settings
+            .insight_flush_interval
+            .max(Duration::from_millis(10));
+        ctx.run_interval(every, |act, ctx| act.flush_insights(ctx));
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
@@ -94,7 +128,7 @@ impl Actor for MeshActor {
     }
 }
 
-fn store_error(e: StoreError) -> Error {
+pub(crate) fn store_error(e: StoreError) -> Error {
     match e {
         StoreError::NotFound => Error::NotFound,
         StoreError::Conflict | StoreError::AlreadyExists => Error::Conflict,
@@ -112,64 +146,6 @@ impl Handler<GetMesh> for MeshActor {
 
     fn handle(&mut self, _: GetMesh, _: &mut Self::Context) -> Self::Result {
         self.mesh.clone()
-    }
-}
-
-/// Replace the Mesh's spec (an update: the create goes through the supervisor).
-#[derive(Message)]
-#[rtype(result = "Result<Op, OpError>")]
-pub struct UpdateMesh {
-    /// The new spec, as decoded from the request.
-    pub spec: mesh_kind::MeshSpec,
-}
-
-impl Handler<UpdateMesh> for MeshActor {
-    // Atomic: the next write must see this one's result, so no other message runs while the
-    // store commits.
-    type Result = AtomicResponse<Self, Result<Op, OpError>>;
-
-    fn handle(&mut self, msg: UpdateMesh, _: &mut Self::Context) -> Self::Result {
-        let mut spec = msg.spec;
-        let old = match &self.mesh.spec {
-            Spec::Mesh(m) => Some(m),
-            _ => None,
-        };
-        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(OpError::update(
-                Error::Invalid(v),
-            )))));
-        }
-        let updated = Arc::new(self.mesh.updated(Spec::Mesh(spec), Utc::now()));
-        let write = self.store.update(updated.clone());
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, ctx| {
-            r.map_err(|e| OpError::update(store_error(e)))?;
-            act.mesh = updated;
-            act.mesh_changed(ctx);
-            Ok(Op::Update)
-        })))
-    }
-}
-
-/// Remove everything in the mesh from the store, then stop. Sent by the supervisor after it
-/// has unpublished the mesh.
-#[derive(Message)]
-#[rtype(result = "Result<(), Error>")]
-pub struct DeleteMeshContents;
-
-impl Handler<DeleteMeshContents> for MeshActor {
-    type Result = AtomicResponse<Self, Result<(), Error>>;
-
-    fn handle(&mut self, _: DeleteMeshContents, _: &mut Self::Context) -> Self::Result {
-        let name = self.name().to_string();
-        let delete = self.store.delete(Kind::Mesh, &name, &name);
-        AtomicResponse::new(Box::pin(delete.into_actor(self).map(|r, act, ctx| {
-            r.map_err(store_error)?;
-            for map in &mut act.resources {
-                map.clear();
-            }
-            ctx.stop();
-            Ok(())
-        })))
     }
 }
 
@@ -213,99 +189,6 @@ impl Handler<ListResources> for MeshActor {
             total: map.len(),
             items: msg.page.slice(map.values().cloned()),
         })
-    }
-}
-
-/// Create or replace a resource of the mesh.
-#[derive(Message)]
-#[rtype(result = "Result<Op, OpError>")]
-pub struct PutResource {
-    /// Its name.
-    pub name: String,
-    /// Its spec (the kind comes with it).
-    pub spec: Spec,
-}
-
-impl Handler<PutResource> for MeshActor {
-    // Atomic: a concurrent PUT of the same name must see this one's outcome (D22).
-    type Result = AtomicResponse<Self, Result<Op, OpError>>;
-
-    fn handle(&mut self, msg: PutResource, _: &mut Self::Context) -> Self::Result {
-        let kind = msg.spec.kind();
-        let existing = self.of(kind).get(&msg.name).cloned();
-        let op = if existing.is_some() {
-            Op::Update
-        } else {
-            Op::Create
-        };
-        let fail =
-            |error: Error| AtomicResponse::new(Box::pin(fut::ready(Err(OpError { op, error }))));
-        if kind == Kind::DataplaneInsight && !self.of(Kind::Dataplane).contains_key(&msg.name) {
-            return fail(Error::NotFound);
-        }
-        let violations = msg.spec.validate();
-        if !violations.is_empty() {
-            return fail(Error::Invalid(violations));
-        }
-        let now = Utc::now();
-        let (resource, write) = match &existing {
-            Some(old) => {
-                let r = Arc::new(old.updated(msg.spec, now));
-                let w = self.store.update(r.clone());
-                (r, w)
-            }
-            None => {
-                let r = Arc::new(Resource::new(self.name(), &msg.name, msg.spec, now));
-                let w = self.store.create(r.clone());
-                (r, w)
-            }
-        };
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, ctx| {
-            r.map_err(|e| OpError {
-                op,
-                error: store_error(e),
-            })?;
-            let created_dataplane =
-                (kind == Kind::Dataplane && op == Op::Create).then(|| resource.meta.name.clone());
-            act.insert(resource);
-            // No proxy's configuration depends on insights.
-            if kind != Kind::DataplaneInsight {
-                act.mesh_changed(ctx);
-            }
-            if let Some(name) = created_dataplane {
-                act.dataplane_created(ctx, &name);
-            }
-            Ok(op)
-        })))
-    }
-}
-
-/// Delete a resource (a Dataplane takes its insight with it).
-#[derive(Message)]
-#[rtype(result = "Result<(), Error>")]
-pub struct DeleteResource {
-    /// Its kind.
-    pub kind: Kind,
-    /// Its name.
-    pub name: String,
-}
-
-impl Handler<DeleteResource> for MeshActor {
-    type Result = AtomicResponse<Self, Result<(), Error>>;
-
-    fn handle(&mut self, msg: DeleteResource, _: &mut Self::Context) -> Self::Result {
-        if !self.of(msg.kind).contains_key(&msg.name) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(Error::NotFound))));
-        }
-        let delete = self.store.delete(msg.kind, self.name(), &msg.name);
-        AtomicResponse::new(Box::pin(delete.into_actor(self).map(move |r, act, ctx| {
-            r.map_err(store_error)?;
-            act.remove(msg.kind, &msg.name);
-            if msg.kind != Kind::DataplaneInsight {
-                act.mesh_changed(ctx);
-            }
-            Ok(())
-        })))
     }
 }
 

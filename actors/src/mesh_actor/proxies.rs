@@ -98,7 +98,7 @@ impl MeshActor {
     }
 
     /// Records a stream's subscription in its Dataplane's insight (if the Dataplane exists).
-    fn record(&mut self, ctx: &mut Context<Self>, dataplane: &str, subscription: Subscription) {
+    fn record(&mut self, dataplane: &str, subscription: Subscription) {
         if !self.of(Kind::Dataplane).contains_key(dataplane) {
             return;
         }
@@ -120,40 +120,36 @@ impl MeshActor {
             let excess = spec.subscriptions.len() - MAX_SUBSCRIPTIONS;
             spec.subscriptions.drain(..excess);
         }
-        let (resource, write) = match &existing {
-            Some(old) => {
-                let r = Arc::new(old.updated(Spec::DataplaneInsight(spec), now));
-                (r.clone(), self.store.update(r))
-            }
+        // Proxies' updates change the insight in memory at once (the API shows them live) and
+        // reach the store at most once per flush interval; the version stays the stored one.
+        let resource = match &existing {
+            Some(old) => Resource {
+                meta: crate::resource::Meta {
+                    modification_time: now,
+                    ..old.meta.clone()
+                },
+                spec: Spec::DataplaneInsight(spec),
+            },
             None => {
-                let r = Arc::new(Resource::new(
-                    self.name(),
-                    dataplane,
-                    Spec::DataplaneInsight(spec),
-                    now,
-                ));
-                (r.clone(), self.store.create(r))
+                let mut r =
+                    Resource::new(self.name(), dataplane, Spec::DataplaneInsight(spec), now);
+                // Version 0: not stored yet.
+                r.meta.version = 0;
+                r
             }
         };
-        self.insert(resource);
-        // Insight writes are not acknowledged to anyone: write in the background, log failures.
-        let mesh = self.name().to_string();
-        let dataplane = dataplane.to_string();
-        ctx.spawn(write.into_actor(self).map(move |r, _, _| {
-            if let Err(e) = r {
-                tracing::warn!(%mesh, %dataplane, error = %e, "could not store a dataplane insight");
-            }
-        }));
+        self.insert(Arc::new(resource));
+        self.dirty_insights.insert(dataplane.to_string());
     }
 
     /// Current subscriptions of a Dataplane's connected streams, written into its insight when
     /// the Dataplane appears after its proxy connected.
-    pub(super) fn dataplane_created(&mut self, ctx: &mut Context<Self>, dataplane: &str) {
+    pub(super) fn dataplane_created(&mut self, dataplane: &str) {
         let Some(subs) = self.pending.remove(dataplane) else {
             return;
         };
         for sub in subs.into_values() {
-            self.record(ctx, dataplane, sub);
+            self.record(dataplane, sub);
         }
     }
 }
@@ -171,7 +167,7 @@ pub struct SubscribeProxy {
 impl Handler<SubscribeProxy> for MeshActor {
     type Result = MessageResult<SubscribeProxy>;
 
-    fn handle(&mut self, msg: SubscribeProxy, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SubscribeProxy, _: &mut Self::Context) -> Self::Result {
         let id = msg.subscription.id.clone();
         let rx = match self.proxies.entries.get_mut(&msg.dataplane) {
             Some(entry) => {
@@ -191,15 +187,15 @@ impl Handler<SubscribeProxy> for MeshActor {
                 rx
             }
         };
-        self.report(ctx, msg.dataplane, msg.subscription);
+        self.report(msg.dataplane, msg.subscription);
         MessageResult(rx)
     }
 }
 
 impl MeshActor {
-    fn report(&mut self, ctx: &mut Context<Self>, dataplane: String, subscription: Subscription) {
+    fn report(&mut self, dataplane: String, subscription: Subscription) {
         if self.of(Kind::Dataplane).contains_key(&dataplane) {
-            self.record(ctx, &dataplane, subscription);
+            self.record(&dataplane, subscription);
         } else {
             self.pending
                 .entry(dataplane)
@@ -222,8 +218,8 @@ pub struct ReportSubscription {
 impl Handler<ReportSubscription> for MeshActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ReportSubscription, ctx: &mut Self::Context) {
-        self.report(ctx, msg.dataplane, msg.subscription);
+    fn handle(&mut self, msg: ReportSubscription, _: &mut Self::Context) {
+        self.report(msg.dataplane, msg.subscription);
     }
 }
 
@@ -240,7 +236,7 @@ pub struct UnsubscribeProxy {
 impl Handler<UnsubscribeProxy> for MeshActor {
     type Result = ();
 
-    fn handle(&mut self, msg: UnsubscribeProxy, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: UnsubscribeProxy, _: &mut Self::Context) {
         if let Some(entry) = self.proxies.entries.get_mut(&msg.dataplane) {
             entry.streams.retain(|s| *s != msg.subscription.id);
             if entry.streams.is_empty() {
@@ -253,7 +249,7 @@ impl Handler<UnsubscribeProxy> for MeshActor {
                 self.pending.remove(&msg.dataplane);
             }
         }
-        self.report(ctx, msg.dataplane.clone(), msg.subscription);
+        self.report(msg.dataplane.clone(), msg.subscription);
         // A disconnected stream of a Dataplane that does not exist leaves nothing behind.
         self.pending.remove(&msg.dataplane);
     }

@@ -12,7 +12,7 @@ use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
 
 /// Failures of a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A create found the key taken.
     #[error("resource already exists")]

@@ -1,0 +1,472 @@
+//! Every write of a mesh goes through one queue and reaches the store in batches: while one
+//! batch commits, new writes gather into the next (group commit), so a slow store costs one
+//! round trip per batch, not per write. A write is acknowledged only after its batch commits;
+//! the actor's state (what GETs read) changes only then. Writers see pending writes through an
+//! overlay, so two PUTs of one name in the same batch are a create and an update (D22).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::Utc;
+use tokio::sync::oneshot;
+
+use super::{store_error, MeshActor};
+use crate::error::{Error, Op, OpError};
+use crate::kinds::mesh::{self as mesh_kind};
+use crate::kinds::{Kind, Spec};
+use crate::resource::Resource;
+use crate::store::{Change, StoreError};
+
+/// What to do once the store answered for one change.
+type Done = Box<dyn FnOnce(&mut MeshActor, &mut Context<MeshActor>, Result<(), StoreError>)>;
+
+/// One key's pending writes: the state after the latest, and how many are pending.
+type Pending = (Option<Arc<Resource>>, usize);
+
+/// Pending writes of one mesh.
+#[derive(Default)]
+pub(super) struct WriteQueue {
+    queued: Vec<(Change, Done)>,
+    committing: bool,
+    overlay: HashMap<(Kind, String), Pending>,
+    /// A mesh delete is queued: no further write is accepted.
+    closing: bool,
+}
+
+impl MeshActor {
+    /// The state a new write builds on: the latest pending write, else the committed state.
+    pub(super) fn effective(&self, kind: Kind, name: &str) -> Option<Arc<Resource>> {
+        match self.writes.overlay.get(&(kind, name.to_string())) {
+            Some((state, _)) => state.clone(),
+            None => self.of(kind).get(name).cloned(),
+        }
+    }
+
+    /// True when a write of this key is waiting for the store.
+    pub(super) fn has_pending(&self, kind: Kind, name: &str) -> bool {
+        self.writes.overlay.contains_key(&(kind, name.to_string()))
+    }
+
+    fn mark(&mut self, kind: Kind, name: &str, state: Option<Arc<Resource>>) {
+        let entry = self
+            .writes
+            .overlay
+            .entry((kind, name.to_string()))
+            .or_insert((None, 0));
+        entry.0 = state;
+        entry.1 += 1;
+    }
+
+    fn unmark(&mut self, kind: Kind, name: &str) {
+        let key = (kind, name.to_string());
+        if let Some(entry) = self.writes.overlay.get_mut(&key) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                self.writes.overlay.remove(&key);
+            }
+        }
+    }
+
+    /// Queues `change` (whose key will hold `state` once committed) and starts a commit if
+    /// none is running.
+    fn enqueue(
+        &mut self,
+        ctx: &mut Context<Self>,
+        (kind, name): (Kind, &str),
+        state: Option<Arc<Resource>>,
+        change: Change,
+        done: Done,
+    ) {
+        self.mark(kind, name, state.clone());
+        // A Dataplane takes its insight with it (the store cascades the same way).
+        let cascade = kind == Kind::Dataplane && state.is_none();
+        if cascade {
+            self.mark(Kind::DataplaneInsight, name, None);
+        }
+        let name = name.to_string();
+        let unmark: Done = Box::new(move |act, ctx, result| {
+            act.unmark(kind, &name);
+            if cascade {
+                act.unmark(Kind::DataplaneInsight, &name);
+            }
+            done(act, ctx, result)
+        });
+        self.writes.queued.push((change, unmark));
+        self.flush(ctx);
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.writes.committing || self.writes.queued.is_empty() {
+            return;
+        }
+        self.writes.committing = true;
+        let (changes, dones): (Vec<Change>, Vec<Done>) =
+            std::mem::take(&mut self.writes.queued).into_iter().unzip();
+        let commit = self.store.commit(changes);
+        ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
+            act.writes.committing = false;
+            match result {
+                Ok(results) => {
+                    let mut results = results.into_iter();
+                    for done in dones {
+                        let r = results.next().unwrap_or_else(|| {
+                            Err(StoreError::Internal(
+                                "the store answered fewer changes than it was given".into(),
+                            ))
+                        });
+                        done(act, ctx, r);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(mesh = %act.name(), error = %e, "a batch of writes failed");
+                    for done in dones {
+                        done(act, ctx, Err(e.clone()));
+                    }
+                }
+            }
+            act.flush(ctx);
+        }));
+    }
+
+    /// A committed change of a resource (not the Mesh itself) takes effect.
+    pub(super) fn applied(
+        &mut self,
+        ctx: &mut Context<Self>,
+        kind: Kind,
+        name: &str,
+        state: Option<Arc<Resource>>,
+    ) {
+        let created_dataplane =
+            kind == Kind::Dataplane && !self.of(kind).contains_key(name) && state.is_some();
+        match state {
+            Some(r) => self.insert(r),
+            None => {
+                self.remove(kind, name);
+                if kind == Kind::Dataplane {
+                    self.dirty_insights.remove(name);
+                }
+            }
+        }
+        if kind == Kind::DataplaneInsight {
+            // What the API wrote is stored; nothing of the proxies' is left to flush.
+            self.dirty_insights.remove(name);
+        } else {
+            self.mesh_changed(ctx);
+        }
+        if created_dataplane {
+            self.dataplane_created(name);
+        }
+    }
+
+    /// Writes the insights proxies changed since the last flush (at most once per interval
+    /// per dataplane, and only when changed).
+    pub(super) fn flush_insights(&mut self, ctx: &mut Context<Self>) {
+        let names: Vec<String> = std::mem::take(&mut self.dirty_insights)
+            .into_iter()
+            .collect();
+        for name in names {
+            let Some(current) = self.of(Kind::DataplaneInsight).get(&name).cloned() else {
+                continue;
+            };
+            if self.has_pending(Kind::DataplaneInsight, &name) {
+                // Something is on its way for this insight: try again next time.
+                self.dirty_insights.insert(name);
+                continue;
+            }
+            let mut stored = (*current).clone();
+            stored.meta.version = current.meta.version + 1;
+            let stored = Arc::new(stored);
+            let change = if current.meta.version == 0 {
+                Change::Create(stored.clone())
+            } else {
+                Change::Update {
+                    resource: stored.clone(),
+                    expected: current.meta.version,
+                }
+            };
+            let version = stored.meta.version;
+            let done_name = name.clone();
+            self.enqueue(
+                ctx,
+                (Kind::DataplaneInsight, &name),
+                Some(stored),
+                change,
+                Box::new(move |act, _, r| match r {
+                    Ok(()) => act.insight_stored(&done_name, version),
+                    Err(e) => {
+                        tracing::warn!(mesh = %act.name(), dataplane = %done_name, error = %e, "could not store a dataplane insight");
+                        act.dirty_insights.insert(done_name);
+                    }
+                }),
+            );
+        }
+    }
+
+    /// The store now holds `version` of the insight: later proxy updates build on it.
+    fn insight_stored(&mut self, name: &str, version: u64) {
+        if let Some(current) = self.resources[Kind::DataplaneInsight.index()].get_mut(name) {
+            if current.meta.version < version {
+                Arc::make_mut(current).meta.version = version;
+            }
+        }
+    }
+}
+
+fn reply<T: 'static>(rx: oneshot::Receiver<T>, gone: T) -> ResponseFuture<T> {
+    Box::pin(async move { rx.await.unwrap_or(gone) })
+}
+
+/// Create or replace a resource of the mesh.
+#[derive(Message)]
+#[rtype(result = "Result<Op, OpError>")]
+pub struct PutResource {
+    /// Its name.
+    pub name: String,
+    /// Its spec (the kind comes with it).
+    pub spec: Spec,
+}
+
+impl Handler<PutResource> for MeshActor {
+    type Result = ResponseFuture<Result<Op, OpError>>;
+
+    fn handle(&mut self, msg: PutResource, ctx: &mut Self::Context) -> Self::Result {
+        let kind = msg.spec.kind();
+        let existing = self.effective(kind, &msg.name);
+        let op = if existing.is_some() {
+            Op::Update
+        } else {
+            Op::Create
+        };
+        let fail = |error: Error| -> Self::Result {
+            Box::pin(std::future::ready(Err(OpError { op, error })))
+        };
+        if self.writes.closing {
+            return fail(Error::MeshNotFound(self.name().to_string()));
+        }
+        if kind == Kind::DataplaneInsight && self.effective(Kind::Dataplane, &msg.name).is_none() {
+            return fail(Error::NotFound);
+        }
+        let violations = msg.spec.validate();
+        if !violations.is_empty() {
+            return fail(Error::Invalid(violations));
+        }
+        let now = Utc::now();
+        let (resource, change) = match &existing {
+            // Version 0: an insight a proxy reported that is not stored yet.
+            Some(old) if old.meta.version > 0 => {
+                let r = Arc::new(old.updated(msg.spec, now));
+                let change = Change::Update {
+                    resource: r.clone(),
+                    expected: old.meta.version,
+                };
+                (r, change)
+            }
+            _ => {
+                let mut r = Resource::new(self.name(), &msg.name, msg.spec, now);
+                if let Some(old) = &existing {
+                    r.meta.creation_time = old.meta.creation_time;
+                }
+                let r = Arc::new(r);
+                (r.clone(), Change::Create(r))
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let name = msg.name.clone();
+        self.enqueue(
+            ctx,
+            (kind, &msg.name),
+            Some(resource.clone()),
+            change,
+            Box::new(move |act, ctx, r| {
+                let outcome = match r {
+                    Ok(()) => {
+                        act.applied(ctx, kind, &name, Some(resource));
+                        Ok(op)
+                    }
+                    Err(e) => Err(OpError {
+                        op,
+                        error: store_error(e),
+                    }),
+                };
+                let _ = tx.send(outcome);
+            }),
+        );
+        reply(
+            rx,
+            Err(OpError {
+                op,
+                error: Error::ActorGone,
+            }),
+        )
+    }
+}
+
+/// Delete a resource (a Dataplane takes its insight with it).
+#[derive(Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct DeleteResource {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+}
+
+impl Handler<DeleteResource> for MeshActor {
+    type Result = ResponseFuture<Result<(), Error>>;
+
+    fn handle(&mut self, msg: DeleteResource, ctx: &mut Self::Context) -> Self::Result {
+        let Some(existing) = self.effective(msg.kind, &msg.name) else {
+            return Box::pin(std::future::ready(Err(Error::NotFound)));
+        };
+        if existing.meta.version == 0 {
+            // A proxy-reported insight never stored: forget it here, nothing to delete there.
+            self.remove(msg.kind, &msg.name);
+            self.dirty_insights.remove(&msg.name);
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        let change = Change::Delete {
+            kind: msg.kind,
+            mesh: self.name().to_string(),
+            name: msg.name.clone(),
+        };
+        let (tx, rx) = oneshot::channel();
+        let (kind, name) = (msg.kind, msg.name.clone());
+        self.enqueue(
+            ctx,
+            (msg.kind, &msg.name),
+            None,
+            change,
+            Box::new(move |act, ctx, r| {
+                let outcome = match r {
+                    Ok(()) => {
+                        act.applied(ctx, kind, &name, None);
+                        Ok(())
+                    }
+                    Err(e) => Err(store_error(e)),
+                };
+                let _ = tx.send(outcome);
+            }),
+        );
+        reply(rx, Err(Error::ActorGone))
+    }
+}
+
+/// Replace the Mesh's spec (an update: the create goes through the supervisor).
+#[derive(Message)]
+#[rtype(result = "Result<Op, OpError>")]
+pub struct UpdateMesh {
+    /// The new spec, as decoded from the request.
+    pub spec: mesh_kind::MeshSpec,
+}
+
+impl Handler<UpdateMesh> for MeshActor {
+    type Result = ResponseFuture<Result<Op, OpError>>;
+
+    fn handle(&mut self, msg: UpdateMesh, ctx: &mut Self::Context) -> Self::Result {
+        let fail = |error: Error| -> Self::Result {
+            Box::pin(std::future::ready(Err(OpError::update(error))))
+        };
+        if self.writes.closing {
+            return fail(Error::NotFound);
+        }
+        let current = self
+            .effective(Kind::Mesh, self.name())
+            .unwrap_or_else(|| self.mesh.clone());
+        let mut spec = msg.spec;
+        let old = match &current.spec {
+            Spec::Mesh(m) => Some(m),
+            _ => None,
+        };
+        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old) {
+            return fail(Error::Invalid(v));
+        }
+        let updated = Arc::new(current.updated(Spec::Mesh(spec), Utc::now()));
+        let change = Change::Update {
+            resource: updated.clone(),
+            expected: current.meta.version,
+        };
+        let (tx, rx) = oneshot::channel();
+        let name = self.name().to_string();
+        self.enqueue(
+            ctx,
+            (Kind::Mesh, &name),
+            Some(updated.clone()),
+            change,
+            Box::new(move |act, ctx, r| {
+                let outcome = match r {
+                    Ok(()) => {
+                        act.mesh = updated;
+                        act.mesh_changed(ctx);
+                        Ok(Op::Update)
+                    }
+                    Err(e) => Err(OpError::update(store_error(e))),
+                };
+                let _ = tx.send(outcome);
+            }),
+        );
+        reply(rx, Err(OpError::update(Error::ActorGone)))
+    }
+}
+
+/// Remove the mesh and everything in it from the store, then stop. Sent by the supervisor
+/// after it has unpublished the mesh; queued behind every write already accepted.
+#[derive(Message)]
+#[rtype(result = "Result<(), Error>")]
+pub struct DeleteMeshContents;
+
+impl Handler<DeleteMeshContents> for MeshActor {
+    type Result = ResponseFuture<Result<(), Error>>;
+
+    fn handle(&mut self, _: DeleteMeshContents, ctx: &mut Self::Context) -> Self::Result {
+        self.writes.closing = true;
+        let name = self.name().to_string();
+        let change = Change::Delete {
+            kind: Kind::Mesh,
+            mesh: name.clone(),
+            name: name.clone(),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(
+            ctx,
+            (Kind::Mesh, &name),
+            None,
+            change,
+            Box::new(move |act, ctx, r| {
+                let outcome = match r {
+                    Ok(()) => {
+                        for map in &mut act.resources {
+                            map.clear();
+                        }
+                        ctx.stop();
+                        Ok(())
+                    }
+                    Err(e) => {
+                        act.writes.closing = false;
+                        Err(store_error(e))
+                    }
+                };
+                let _ = tx.send(outcome);
+            }),
+        );
+        reply(rx, Err(Error::ActorGone))
+    }
+}
+
+/// Stop without touching the store: the mesh was deleted through another instance.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForgetMesh;
+
+impl Handler<ForgetMesh> for MeshActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ForgetMesh, ctx: &mut Self::Context) {
+        self.writes.closing = true;
+        for map in &mut self.resources {
+            map.clear();
+        }
+        // Dropping the actor drops the proxies' channels: their streams end and reconnect.
+        ctx.stop();
+    }
+}
