@@ -26,5 +26,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== PostgreSQL for the store tests (scripts/postgres.sh)"
+trap 'bash scripts/postgres.sh stop' EXIT
+pg_env=$(bash scripts/postgres.sh start)
+eval "$pg_env"
 echo "== cargo test"
 cargo test --workspace 2>&1

@@ -14,6 +14,7 @@ use ursa_actors::config::{Config, StoreType};
 use ursa_actors::mesh_actor::MeshSettings;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
+use ursa_actors::store::postgres::PostgresStore;
 use ursa_actors::store::Store;
 use ursa_actors::supervisor::{BootError, Supervisor};
 
@@ -24,9 +25,14 @@ use crate::xds::ads::Ads;
 /// Why the control plane could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The configured store type is not available in this build.
-    #[error("store.type {0} is not supported yet; use memory")]
-    UnsupportedStore(String),
+    /// The PostgreSQL store could not be opened (unreachable, refused, schema too new).
+    #[error("could not open the PostgreSQL store at {target} (store.postgres.*): {source}")]
+    Store {
+        /// host:port/database.
+        target: String,
+        /// Why.
+        source: ursa_actors::store::StoreError,
+    },
     /// Loading the store or creating the default mesh failed.
     #[error(transparent)]
     Boot(#[from] BootError),
@@ -128,7 +134,16 @@ fn bind(
 pub async fn start(mut config: Config, options: Options) -> Result<Running, StartError> {
     let store: Arc<dyn Store> = match config.store.kind {
         StoreType::Memory => Arc::new(MemoryStore::new()),
-        other => return Err(StartError::UnsupportedStore(other.to_string())),
+        StoreType::Postgres => {
+            let pg = &config.store.postgres;
+            let store = PostgresStore::connect(pg)
+                .await
+                .map_err(|source| StartError::Store {
+                    target: format!("{}:{}/{}", pg.host, pg.port, pg.db_name),
+                    source,
+                })?;
+            Arc::new(store)
+        }
     };
     // Every server binds the API interface (`apiServer.interface`).
     let interface = config.api_server.interface.clone();

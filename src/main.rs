@@ -19,6 +19,8 @@ struct Args {
 enum Cmd {
     /// Run the control plane (the default, as `kuma-cp run`).
     Run,
+    /// Apply the PostgreSQL schema migrations (`store.postgres.*`) and exit.
+    Migrate,
 }
 
 #[actix_web::main]
@@ -30,7 +32,6 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
-    let (Some(Cmd::Run) | None) = args.command;
     let config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
@@ -38,6 +39,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(Cmd::Migrate) = args.command {
+        return match ursa_actors::store::postgres::migrate(&config.store.postgres).await {
+            Ok(m) => {
+                println!("database schema at version {} (was {})", m.to, m.from);
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ursa-cp migrate: {e}");
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
     let running = match app::start(config, Options::default()).await {
         Ok(r) => r,
         Err(e) => {

@@ -9,6 +9,13 @@ use crate::kinds::{Kind, Spec};
 use crate::proto::{format_meta_time, parse_rfc3339};
 use crate::validation::Violations;
 
+/// The time stamped on a write: now, at microsecond precision, so a resource reads back the
+/// same from every store (PostgreSQL keeps microseconds).
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// Longest accepted resource name (D17: a DNS name).
 pub const MAX_NAME_LEN: usize = 253;
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use chrono::Utc;
 
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
@@ -100,7 +99,7 @@ impl Supervisor {
                     "default",
                     "default",
                     Spec::Mesh(spec),
-                    Utc::now(),
+                    crate::resource::now(),
                 ));
                 match store.create(mesh.clone()).await {
                     // Another control-plane instance created it first: load theirs.
@@ -191,7 +190,7 @@ impl Handler<PutMesh> for Supervisor {
             &msg.name,
             &msg.name,
             Spec::Mesh(spec),
-            Utc::now(),
+            crate::resource::now(),
         ));
         let write = self.store.create(mesh.clone());
         AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, _| {

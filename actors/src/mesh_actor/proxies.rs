@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::Utc;
 use tokio::sync::watch;
 
 use super::MeshActor;
@@ -102,7 +101,7 @@ impl MeshActor {
         if !self.of(Kind::Dataplane).contains_key(dataplane) {
             return;
         }
-        let now = Utc::now();
+        let now = crate::resource::now();
         let existing = self.of(Kind::DataplaneInsight).get(dataplane).cloned();
         let mut spec = match existing.as_deref().map(|r| &r.spec) {
             Some(Spec::DataplaneInsight(s)) => s.clone(),

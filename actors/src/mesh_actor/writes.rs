@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use chrono::Utc;
 use tokio::sync::oneshot;
 
 use super::{store_error, MeshActor};
@@ -251,7 +250,7 @@ impl Handler<PutResource> for MeshActor {
         if !violations.is_empty() {
             return fail(Error::Invalid(violations));
         }
-        let now = Utc::now();
+        let now = crate::resource::now();
         let (resource, change) = match &existing {
             // Version 0: an insight a proxy reported that is not stored yet.
             Some(old) if old.meta.version > 0 => {
@@ -381,7 +380,7 @@ impl Handler<UpdateMesh> for MeshActor {
         if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old) {
             return fail(Error::Invalid(v));
         }
-        let updated = Arc::new(current.updated(Spec::Mesh(spec), Utc::now()));
+        let updated = Arc::new(current.updated(Spec::Mesh(spec), crate::resource::now()));
         let change = Change::Update {
             resource: updated.clone(),
             expected: current.meta.version,

@@ -2,6 +2,7 @@
 //! [`Store`]; at start-up the supervisor loads everything from it.
 
 pub mod memory;
+pub mod postgres;
 
 use std::future::Future;
 use std::pin::Pin;
