@@ -16,13 +16,15 @@
 //!         json: {...}            # semantic equality
 //!         json_contains: {...}   # subset: listed keys match recursively, arrays element-wise
 //!         body: ""               # exact text
+//!         body_excludes: [s3cr3t] # texts the body must not contain
 //!         headers: { content-type: application/json, allow: null }   # null: must be absent
 //!       save: { created: /creationTime }   # JSON pointer into the response, for `{created}`
 //! ```
-//! Expected strings may contain `{base}` (`http://localhost:<port>`) and saved `{names}`, or be
-//! one of the placeholders `<any>`, `<absent>` (the key must not exist), `<time>` (RFC 3339 UTC
-//! with `Z`, fraction without trailing zeros), `<time-after:NAME>` (a `<time>` later than the
-//! saved NAME).
+//! Expected strings (and request paths and raw bodies) may contain `{base}`
+//! (`http://localhost:<port>`), `{port}` and saved `{names}`; an expected string may also be one
+//! of the placeholders `<any>`, `<absent>` (the key must not exist), `<contains:TEXT>`, `<time>`
+//! (RFC 3339 UTC with `Z`, fraction without trailing zeros), `<time-after:NAME>` (a `<time>`
+//! later than the saved NAME).
 //!
 //! `API_CASES=<substring>` runs only the cases whose name or file contains it.
 
@@ -75,12 +77,15 @@ struct Expect {
     json_contains: Option<Value>,
     body: Option<String>,
     #[serde(default)]
+    body_excludes: Vec<String>,
+    #[serde(default)]
     headers: BTreeMap<String, Option<String>>,
 }
 
 /// Values a case carries from step to step.
 struct Vars {
     base: String,
+    port: String,
     saved: BTreeMap<String, String>,
     last_next: Option<String>,
 }
@@ -88,7 +93,9 @@ struct Vars {
 impl Vars {
     /// Replaces `{base}` and `{saved-name}` in `s`.
     fn subst(&self, s: &str) -> String {
-        let mut out = s.replace("{base}", &self.base);
+        let mut out = s
+            .replace("{base}", &self.base)
+            .replace("{port}", &self.port);
         for (k, v) in &self.saved {
             out = out.replace(&format!("{{{k}}}"), v);
         }
@@ -110,8 +117,8 @@ fn load() -> Vec<(String, Case)> {
     let mut all = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable case file");
-        let cases: Vec<Case> = serde_yaml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let cases: Vec<Case> =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let stem = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -180,6 +187,7 @@ fn run_case(case: &Case) -> Result<(), String> {
     let server = TestServer::start(&env);
     let mut vars = Vars {
         base: format!("http://localhost:{}", server.addr.port()),
+        port: server.addr.port().to_string(),
         saved: BTreeMap::new(),
         last_next: None,
     };
@@ -273,10 +281,10 @@ fn check(expect: &Expect, resp: &Response, vars: &Vars) -> Vec<String> {
     }
     for (name, want) in &expect.headers {
         match (want, resp.header(name)) {
-            (None, Some(got)) => errors.push(format!("header {name}: expected absent, got {got:?}")),
-            (Some(want), None) => {
-                errors.push(format!("header {name}: expected {want:?}, absent"))
+            (None, Some(got)) => {
+                errors.push(format!("header {name}: expected absent, got {got:?}"))
             }
+            (Some(want), None) => errors.push(format!("header {name}: expected {want:?}, absent")),
             (Some(want), Some(got)) => {
                 let want = vars.subst(want);
                 if want != "<any>" && want != got {
@@ -290,6 +298,11 @@ fn check(expect: &Expect, resp: &Response, vars: &Vars) -> Vec<String> {
         let want = vars.subst(want);
         if resp.text() != want {
             errors.push(format!("body: expected {want:?}, got {:?}", resp.text()));
+        }
+    }
+    for text in &expect.body_excludes {
+        if resp.text().contains(text.as_str()) {
+            errors.push(format!("body: must not contain {text:?}"));
         }
     }
     for (want, subset) in [(&expect.json, false), (&expect.json_contains, true)] {
@@ -314,7 +327,14 @@ fn check(expect: &Expect, resp: &Response, vars: &Vars) -> Vec<String> {
 }
 
 /// Compares `want` to `got` and records every difference with its JSON path.
-fn compare(want: &Value, got: &Value, subset: bool, path: &str, vars: &Vars, out: &mut Vec<String>) {
+fn compare(
+    want: &Value,
+    got: &Value,
+    subset: bool,
+    path: &str,
+    vars: &Vars,
+    out: &mut Vec<String>,
+) {
     match (want, got) {
         (Value::String(w), _) if w.starts_with('<') && w.ends_with('>') => {
             if let Err(e) = placeholder(w, got, vars) {
@@ -375,6 +395,15 @@ fn compare(want: &Value, got: &Value, subset: bool, path: &str, vars: &Vars, out
 fn placeholder(p: &str, got: &Value, vars: &Vars) -> Result<(), String> {
     if p == "<any>" {
         return Ok(());
+    }
+    if let Some(text) = p
+        .strip_prefix("<contains:")
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        return match got {
+            Value::String(g) if g.contains(text) => Ok(()),
+            _ => Err(format!("expected a string containing {text:?}, got {got}")),
+        };
     }
     if p == "<time>" {
         return meta_time(got).map(|_| ());

@@ -16,7 +16,7 @@ use ursa_actors::overview::OverviewFilter;
 use ursa_actors::page::{merge, Page, PageRequest};
 use ursa_actors::resource::decode_put;
 use ursa_actors::supervisor::{DeleteMesh, PutMesh};
-use ursa_actors::{Error, Op, Spec};
+use ursa_actors::{Error, Op, OpError, Spec};
 
 use super::error::{ApiError, Title};
 use super::pagination::Query;
@@ -201,6 +201,10 @@ pub async fn put_resource(
 ) -> Result<HttpResponse, ApiError> {
     let spec = decode_put(kind, mesh, name, body).map_err(ApiError::malformed)?;
     let missing_mesh = |spec: &Spec| -> ApiError {
+        // An insight needs its Dataplane, and a missing mesh has none (§3.6.1, §3.9).
+        if kind == Kind::DataplaneInsight {
+            return ApiError::domain(Title::Create, Error::NotFound);
+        }
         // Validation errors take precedence over a missing mesh (§3.6.1).
         let violations = spec.validate();
         if violations.is_empty() {
@@ -212,7 +216,7 @@ pub async fn put_resource(
     let Some(addr) = state.registry.get(mesh) else {
         return Err(missing_mesh(&spec));
     };
-    let check = (kind != Kind::DataplaneInsight).then(|| spec.clone());
+    let check = spec.clone();
     match addr
         .send(PutResource {
             name: name.to_string(),
@@ -220,14 +224,15 @@ pub async fn put_resource(
         })
         .await
     {
-        Ok(reply) => reply
-            .map(put_response)
-            .map_err(|e| ApiError::domain(e.op.into(), e.error)),
+        Ok(Ok(op)) => Ok(put_response(op)),
+        // The mesh is being deleted: answer as if it were already gone.
+        Ok(Err(OpError {
+            error: Error::MeshNotFound(_),
+            ..
+        })) => Err(missing_mesh(&check)),
+        Ok(Err(e)) => Err(ApiError::domain(e.op.into(), e.error)),
         // The mesh was deleted while the request was in flight.
-        Err(_) => Err(match check {
-            Some(spec) => missing_mesh(&spec),
-            None => ApiError::domain(Title::Create, Error::NotFound),
-        }),
+        Err(_) => Err(missing_mesh(&check)),
     }
 }
 

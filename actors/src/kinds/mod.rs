@@ -143,15 +143,22 @@ fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T,
 /// identifiers as `["key"]`.
 fn render_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
+    // Fields whose value is a `map<string,string>`: a key below them is a tag, which Kuma
+    // writes `tags["service"]` (serde cannot tell a map key from a field name).
+    const TAG_MAPS: [&str; 3] = ["tags", "match", "destination"];
     let mut out = String::new();
+    let mut in_tag_map = false;
     for segment in path.iter() {
+        let below_tag_map = std::mem::take(&mut in_tag_map);
         match segment {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
             Segment::Map { key } => {
-                let plain = key
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                in_tag_map = !below_tag_map && TAG_MAPS.contains(&key.as_str());
+                let plain = !below_tag_map
+                    && key
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if plain {
                     if !out.is_empty() {
@@ -180,4 +187,35 @@ fn clean_message(msg: &str) -> String {
         .replace("expected a map", "expected an object")
         .replace("struct ", "object ")
         .replace("invalid type: map", "invalid type: object")
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_name_the_json_path() {
+        let field =
+            |kind: Kind, v: serde_json::Value| kind.decode(v).unwrap_err().causes[0].field.clone();
+        let dp =
+            serde_json::json!({"networking": {"inbound": [{"port": 1, "tags": {"service": 5}}]}});
+        assert_eq!(
+            field(Kind::Dataplane, dp),
+            "networking.inbound[0].tags[\"service\"]"
+        );
+        let dp = serde_json::json!({"networking": {"inbound": [{"port": "abc"}]}});
+        assert_eq!(field(Kind::Dataplane, dp), "networking.inbound[0].port");
+        let tr = serde_json::json!({"conf": [{"destination": {"version": ["v1"]}}]});
+        assert_eq!(
+            field(Kind::TrafficRoute, tr),
+            "conf[0].destination[\"version\"]"
+        );
+        let hc = serde_json::json!({"sources": [{"match": {"a b": 1}}]});
+        assert_eq!(field(Kind::HealthCheck, hc), "sources[0].match[\"a b\"]");
+        let unknown = serde_json::json!({"networking": {"inbound": [{"prot": 1}]}});
+        assert_eq!(
+            field(Kind::Dataplane, unknown),
+            "networking.inbound[0].prot"
+        );
+    }
 }
