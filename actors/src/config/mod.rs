@@ -185,7 +185,7 @@ pub struct PostgresStoreConfig {
     pub db_name: String,
     /// Connection timeout in seconds.
     pub connection_timeout: u64,
-    /// Maximum number of open connections (0 = unlimited).
+    /// Maximum number of open connections (0 = the store's default pool size, 16).
     pub max_open_connections: u32,
     /// TLS to the database.
     pub tls: PostgresTlsConfig,
