@@ -55,6 +55,11 @@ impl MeshRegistry {
         self.meshes.insert(mesh, addr);
     }
 
+    /// Removes `mesh` only if it is still served by `addr` (a newer actor may have replaced it).
+    pub(crate) fn remove_if(&self, mesh: &str, addr: &Addr<MeshActor>) {
+        self.meshes.remove_if(mesh, |_, current| current == addr);
+    }
+
     pub(crate) fn remove(&self, mesh: &str) -> Option<Addr<MeshActor>> {
         self.meshes.remove(mesh).map(|(_, a)| a)
     }

@@ -12,8 +12,9 @@ use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
 use crate::kinds::{Kind, Spec};
 use crate::mesh_actor::{
-    ApplyRemote, DeleteMeshContents, ForgetMesh, MeshActor, MeshSettings, Resync, UpdateMesh,
+    DeleteMeshContents, MeshActor, MeshSettings, Refresh, RefreshAll, UpdateMesh,
 };
+use crate::page::PageRequest;
 use crate::registry::MeshRegistry;
 use crate::resource::Resource;
 use crate::store::StoreEvent;
@@ -39,6 +40,10 @@ pub struct Supervisor {
     registry: MeshRegistry,
     store: Arc<dyn Store>,
     settings: MeshSettings,
+    /// Local mesh creates and deletes completed; a store read issued before one may predate it.
+    mesh_ops: u64,
+    /// Meshes being deleted here: not to be adopted back from a read that predates the delete.
+    deleting: std::collections::HashSet<String>,
 }
 
 impl Actor for Supervisor {
@@ -77,7 +82,9 @@ impl Supervisor {
             let name = mesh.meta.name.clone();
             registry.insert(
                 name,
-                MeshActor::new(mesh, resources, store.clone(), settings).start(),
+                MeshActor::new(mesh, resources, store.clone(), settings)
+                    .published_in(registry.clone())
+                    .start(),
             );
         }
         for (mesh, orphans) in by_mesh {
@@ -113,7 +120,9 @@ impl Supervisor {
                     .unwrap_or(mesh);
                 registry.insert(
                     "default".into(),
-                    MeshActor::new(mesh, Vec::new(), store.clone(), settings).start(),
+                    MeshActor::new(mesh, Vec::new(), store.clone(), settings)
+                        .published_in(registry.clone())
+                        .start(),
                 );
                 tracing::info!("created the default mesh");
             }
@@ -122,6 +131,8 @@ impl Supervisor {
             registry,
             store,
             settings,
+            mesh_ops: 0,
+            deleting: Default::default(),
         }
         .start())
     }
@@ -193,12 +204,19 @@ impl Handler<PutMesh> for Supervisor {
             crate::resource::now(),
         ));
         let write = self.store.create(mesh.clone());
-        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, _| {
+        AtomicResponse::new(Box::pin(write.into_actor(self).map(move |r, act, ctx| {
+            act.mesh_ops += 1;
             r.map_err(|e| match e {
-                StoreError::AlreadyExists => OpError::create(Error::Conflict),
+                StoreError::AlreadyExists => {
+                    // Another instance created it first: serve theirs.
+                    act.read_mesh(ctx, msg.name.clone());
+                    OpError::create(Error::Conflict)
+                }
                 e => OpError::create(Error::Store(e)),
             })?;
-            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings).start();
+            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings)
+                .published_in(act.registry.clone())
+                .start();
             act.registry.insert(msg.name, addr);
             Ok(Op::Create)
         })))
@@ -221,11 +239,14 @@ impl Handler<DeleteMesh> for Supervisor {
         let Some(addr) = self.registry.remove(&msg.name) else {
             return AtomicResponse::new(Box::pin(fut::ready(Err(Error::NotFound))));
         };
+        self.deleting.insert(msg.name.clone());
         let delete = addr.send(DeleteMeshContents);
         AtomicResponse::new(Box::pin(
             async move { delete.await.unwrap_or(Err(Error::ActorGone)) }
                 .into_actor(self)
                 .map(move |r, act, _| {
+                    act.mesh_ops += 1;
+                    act.deleting.remove(&msg.name);
                     if r.is_err() {
                         // The store kept the mesh: publish it again so state and API agree.
                         act.registry.insert(msg.name, addr);
@@ -239,19 +260,18 @@ impl Handler<DeleteMesh> for Supervisor {
 impl StreamHandler<StoreEvent> for Supervisor {
     fn handle(&mut self, event: StoreEvent, ctx: &mut Self::Context) {
         match event {
-            StoreEvent::Changed { kind, mesh, name } => {
-                let fetch = self.store.get(kind, &mesh, &name);
-                ctx.spawn(fetch.into_actor(self).map(move |state, act, _| match state {
-                    Ok(state) => act.remote_change(kind, mesh, name, state),
-                    Err(e) => tracing::warn!(%mesh, %name, error = %e, "could not read a change made elsewhere"),
-                }));
-            }
+            StoreEvent::Changed { kind, mesh, name } => match self.registry.get(&mesh) {
+                Some(addr) => addr.do_send(Refresh { kind, name }),
+                // A mesh this instance does not serve (yet): is it new?
+                None if kind == Kind::Mesh => self.read_mesh(ctx, mesh),
+                // Its mesh's actor, once adopted, loads everything anyway.
+                None => {}
+            },
             StoreEvent::Resync => {
-                let load = self.store.load_all();
-                ctx.spawn(load.into_actor(self).map(|all, act, _| match all {
-                    Ok(all) => act.resync(all),
-                    Err(e) => tracing::warn!(error = %e, "could not resync with the store"),
-                }));
+                for addr in self.registry.actors() {
+                    addr.do_send(RefreshAll);
+                }
+                self.read_meshes(ctx);
             }
         }
     }
@@ -262,83 +282,61 @@ impl StreamHandler<StoreEvent> for Supervisor {
 }
 
 impl Supervisor {
-    fn remote_change(
-        &mut self,
-        kind: Kind,
-        mesh: String,
-        name: String,
-        state: Option<Arc<Resource>>,
-    ) {
-        if kind != Kind::Mesh {
-            // A mesh we do not know (yet) gets its resources when its actor starts.
-            if let Some(addr) = self.registry.get(&mesh) {
-                addr.do_send(ApplyRemote { kind, name, state });
+    /// Reads a mesh this instance does not serve; adopts it if the store has it. Read again
+    /// when a local mesh create or delete completed meanwhile (the read may predate it).
+    fn read_mesh(&mut self, ctx: &mut Context<Self>, mesh: String) {
+        let ops = self.mesh_ops;
+        let read = self.store.get(Kind::Mesh, &mesh, &mesh);
+        ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
+            if act.mesh_ops != ops {
+                return act.read_mesh(ctx, mesh);
             }
-            return;
-        }
-        match (state, self.registry.get(&mesh)) {
-            (Some(resource), Some(addr)) => addr.do_send(ApplyRemote::mesh(resource)),
-            (Some(resource), None) => self.adopt(resource, None),
-            (None, Some(addr)) => {
-                self.registry.remove(&mesh);
-                addr.do_send(ForgetMesh);
-                tracing::info!(%mesh, "mesh deleted through another instance");
+            match (result, act.registry.get(&mesh)) {
+                (_, Some(addr)) => addr.do_send(Refresh {
+                    kind: Kind::Mesh,
+                    name: mesh,
+                }),
+                (Ok(Some(_)), None) if act.deleting.contains(&mesh) => {}
+                (Ok(Some(resource)), None) => act.adopt(resource),
+                (Ok(None), None) => {}
+                (Err(e), None) => {
+                    tracing::warn!(%mesh, error = %e, "could not read a mesh created elsewhere")
+                }
             }
-            (None, None) => {}
-        }
+        }));
     }
 
-    /// Starts an actor for a mesh created elsewhere, with its resources (loaded when not given).
-    fn adopt(&mut self, mesh: Arc<Resource>, resources: Option<Vec<Arc<Resource>>>) {
-        let name = mesh.meta.name.clone();
-        let addr =
-            MeshActor::new(mesh.clone(), Vec::new(), self.store.clone(), self.settings).start();
-        self.registry.insert(name.clone(), addr.clone());
-        tracing::info!(mesh = %name, "mesh created through another instance");
-        let resources = match resources {
-            Some(r) => r,
-            None => {
-                // Resources may have been written before this mesh's event arrived.
-                let store = self.store.clone();
-                let addr = addr.clone();
-                actix::spawn(async move {
-                    if let Ok(all) = store.load_all().await {
-                        let resources = all
-                            .into_iter()
-                            .filter(|r| r.meta.mesh == name && r.kind() != Kind::Mesh)
-                            .collect();
-                        addr.do_send(Resync { mesh, resources });
+    /// After notifications may have been lost: adopt every mesh the store has and this
+    /// instance does not serve (the others reload themselves and leave if their mesh is gone).
+    fn read_meshes(&mut self, ctx: &mut Context<Self>) {
+        let ops = self.mesh_ops;
+        let read = self.store.list(Kind::Mesh, None, PageRequest::ALL);
+        ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
+            if act.mesh_ops != ops {
+                return act.read_meshes(ctx);
+            }
+            match result {
+                Ok(page) => {
+                    for mesh in page.items {
+                        let name = &mesh.meta.name;
+                        if act.registry.get(name).is_none() && !act.deleting.contains(name) {
+                            act.adopt(mesh);
+                        }
                     }
-                });
-                return;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not list meshes to resync"),
             }
-        };
-        addr.do_send(Resync { mesh, resources });
+        }));
     }
 
-    fn resync(&mut self, all: Vec<Arc<Resource>>) {
-        let mut meshes: HashMap<String, Arc<Resource>> = HashMap::new();
-        let mut by_mesh: HashMap<String, Vec<Arc<Resource>>> = HashMap::new();
-        for r in all {
-            if r.kind() == Kind::Mesh {
-                meshes.insert(r.meta.name.clone(), r);
-            } else {
-                by_mesh.entry(r.meta.mesh.clone()).or_default().push(r);
-            }
-        }
-        for (name, addr) in self.registry.sorted() {
-            if !meshes.contains_key(&name) {
-                self.registry.remove(&name);
-                addr.do_send(ForgetMesh);
-            }
-        }
-        for (name, mesh) in meshes {
-            let resources = by_mesh.remove(&name).unwrap_or_default();
-            match self.registry.get(&name) {
-                Some(addr) => addr.do_send(Resync { mesh, resources }),
-                None => self.adopt(mesh, Some(resources)),
-            }
-        }
-        tracing::info!("resynchronised with the store");
+    /// Serves a mesh created through another instance; its actor loads its resources.
+    fn adopt(&mut self, mesh: Arc<Resource>) {
+        let name = mesh.meta.name.clone();
+        let addr = MeshActor::new(mesh, Vec::new(), self.store.clone(), self.settings)
+            .published_in(self.registry.clone())
+            .start();
+        self.registry.insert(name.clone(), addr.clone());
+        addr.do_send(RefreshAll);
+        tracing::info!(mesh = %name, "mesh created through another instance");
     }
 }

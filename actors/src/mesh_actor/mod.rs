@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
-pub use self::remote::{ApplyRemote, Resync};
+pub use self::remote::{Refresh, RefreshAll};
 pub use self::writes::{DeleteMeshContents, DeleteResource, ForgetMesh, PutResource, UpdateMesh};
 use crate::error::Error;
 use crate::kinds::insight::Subscription;
@@ -39,6 +39,11 @@ pub struct MeshActor {
     /// Insights changed by proxies since they were last stored.
     dirty_insights: std::collections::BTreeSet<String>,
     settings: MeshSettings,
+    /// Reads of the store after changes through other instances.
+    refreshes: remote::Refreshes,
+    /// Where the mesh is published, so the actor can unpublish itself when the mesh is
+    /// deleted through another instance.
+    registry: Option<crate::registry::MeshRegistry>,
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
@@ -74,11 +79,19 @@ impl MeshActor {
             writes: writes::WriteQueue::default(),
             dirty_insights: Default::default(),
             settings,
+            refreshes: Default::default(),
+            registry: None,
         };
         for r in resources {
             actor.insert(r);
         }
         actor
+    }
+
+    /// The actor will unpublish itself from `registry` if its mesh disappears from the store.
+    pub fn published_in(mut self, registry: crate::registry::MeshRegistry) -> MeshActor {
+        self.registry = Some(registry);
+        self
     }
 
     fn name(&self) -> &str {

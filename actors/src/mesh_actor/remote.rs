@@ -1,110 +1,284 @@
-//! Changes made through other control-plane instances sharing the store: the supervisor
-//! fetches what changed and hands it to the mesh actor, which takes it unless its own pending
-//! write of that key will settle it, or it already has that version.
+//! Keeping a mesh actor in step with a store shared by several control-plane instances.
+//!
+//! The store's change feed only says *which* key changed; the actor then reads that key and
+//! takes the store's state as the truth — unless something local happened meanwhile:
+//! - a write of that key is still pending: read again once it settles;
+//! - a local write of that key completed after the read was issued: read again (the read may
+//!   predate it, or a remote write may have followed it);
+//! - a newer read of that key was issued: drop this one.
+//!
+//! Reads are thus repeated until one lands with nothing local in between, so every instance
+//! converges on the store's state whatever the order in which commits, notifications and
+//! reads interleave. A failed local write (conflict, already exists, not found) means the
+//! store holds something else: the key is read back too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
 
 use super::MeshActor;
 use crate::kinds::Kind;
+use crate::page::PageRequest;
 use crate::resource::Resource;
+use crate::store::StoreError;
 
-/// The store's current state of one key of this mesh (`None`: it is gone).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ApplyRemote {
-    /// Its kind (not `Mesh`: see [`ApplyRemote::mesh`]).
-    pub kind: Kind,
-    /// Its name.
-    pub name: String,
-    /// Its state in the store.
-    pub state: Option<Arc<Resource>>,
+type Key = (Kind, String);
+
+/// A read of the store in flight.
+#[derive(Clone, Copy)]
+struct Read {
+    generation: u64,
+    /// A local write of the key (for a full reload: of any key) completed since it was issued.
+    stale: bool,
 }
 
-impl ApplyRemote {
-    /// The mesh resource itself changed.
-    pub fn mesh(resource: Arc<Resource>) -> ApplyRemote {
-        ApplyRemote {
-            kind: Kind::Mesh,
-            name: resource.meta.name.clone(),
-            state: Some(resource),
-        }
-    }
+/// Store reads of a mesh actor.
+#[derive(Default)]
+pub(super) struct Refreshes {
+    generation: u64,
+    keys: HashMap<Key, Read>,
+    /// Keys to read once their pending writes settle.
+    after_pending: HashSet<Key>,
+    /// A reload of the whole mesh in flight.
+    all: Option<Read>,
+    /// The generation of the read whose result a key holds: a read issued earlier (a
+    /// reload that overtook, or was overtaken by, a single read) never replaces it.
+    applied: HashMap<Key, u64>,
 }
 
 impl MeshActor {
-    fn take_remote(
+    /// Reads `key` from the store and takes what it holds.
+    pub(super) fn refresh(&mut self, ctx: &mut Context<Self>, kind: Kind, name: &str) {
+        let key = (kind, name.to_string());
+        if self.has_pending(kind, name) {
+            self.refreshes.after_pending.insert(key);
+            return;
+        }
+        self.refreshes.generation += 1;
+        let read = Read {
+            generation: self.refreshes.generation,
+            stale: false,
+        };
+        self.refreshes.keys.insert(key, read);
+        let mesh = self.name().to_string();
+        let name = name.to_string();
+        let get = self.store.get(kind, &mesh, &name);
+        ctx.spawn(get.into_actor(self).map(move |result, act, ctx| {
+            let key = (kind, name);
+            match act.refreshes.keys.get(&key) {
+                Some(r) if r.generation == read.generation => {}
+                // A newer read of this key is on its way.
+                _ => return,
+            }
+            let r = act.refreshes.keys.remove(&key).unwrap_or(read);
+            match result {
+                Err(e) => {
+                    tracing::warn!(mesh = %act.name(), name = %key.1, error = %e, "could not read a changed resource");
+                }
+                Ok(_) if r.stale || act.has_pending(kind, &key.1) => act.refresh(ctx, kind, &key.1),
+                Ok(state) => act.take_read(ctx, key, read.generation, state),
+            }
+        }));
+    }
+
+    /// Settles pending reads of a key whose pending writes just settled.
+    pub(super) fn writes_settled(&mut self, ctx: &mut Context<Self>, kind: Kind, name: &str) {
+        if self
+            .refreshes
+            .after_pending
+            .remove(&(kind, name.to_string()))
+        {
+            self.refresh(ctx, kind, name);
+        }
+    }
+
+    /// A local write of `key` completed (committed or refused): reads issued before it may
+    /// predate it.
+    pub(super) fn local_write_done(&mut self, kind: Kind, name: &str) {
+        if let Some(r) = self.refreshes.keys.get_mut(&(kind, name.to_string())) {
+            r.stale = true;
+        }
+        if kind == Kind::Dataplane {
+            if let Some(r) = self
+                .refreshes
+                .keys
+                .get_mut(&(Kind::DataplaneInsight, name.to_string()))
+            {
+                r.stale = true;
+            }
+        }
+        if let Some(all) = &mut self.refreshes.all {
+            all.stale = true;
+        }
+    }
+
+    /// The result of the read `generation` of `key`, unless a later-issued read applied first.
+    fn take_read(
+        &mut self,
+        ctx: &mut Context<Self>,
+        key: Key,
+        generation: u64,
+        state: Option<Arc<Resource>>,
+    ) {
+        if self
+            .refreshes
+            .applied
+            .get(&key)
+            .is_some_and(|g| *g > generation)
+        {
+            return;
+        }
+        self.refreshes.applied.insert(key.clone(), generation);
+        self.take(ctx, key.0, &key.1, state);
+    }
+
+    /// The store's state of a key becomes this actor's.
+    fn take(
         &mut self,
         ctx: &mut Context<Self>,
         kind: Kind,
         name: &str,
         state: Option<Arc<Resource>>,
     ) {
-        if self.has_pending(kind, name) {
-            return;
-        }
         if kind == Kind::Mesh {
-            if let Some(mesh) = state {
-                if mesh.meta.version > self.mesh.meta.version {
-                    self.mesh = mesh;
-                    self.mesh_changed(ctx);
+            match state {
+                Some(mesh) => {
+                    if *mesh != *self.mesh {
+                        self.mesh = mesh;
+                        self.mesh_changed(ctx);
+                    }
                 }
+                None => self.forget(ctx),
             }
             return;
         }
-        let current = self.of(kind).get(name).map(|r| r.meta.version);
-        match (&state, current) {
-            (Some(new), Some(v)) if new.meta.version <= v => {}
-            (None, None) => {}
-            _ => self.applied(ctx, kind, name, state),
+        let unchanged = match (&state, self.of(kind).get(name)) {
+            (Some(new), Some(old)) => **new == **old,
+            // A proxy-reported insight not stored yet stays until it is flushed.
+            (None, Some(old)) => old.meta.version == 0,
+            (None, None) => true,
+            (Some(_), None) => false,
+        };
+        if !unchanged {
+            self.applied(ctx, kind, name, state);
         }
     }
-}
 
-impl Handler<ApplyRemote> for MeshActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ApplyRemote, ctx: &mut Self::Context) {
-        self.take_remote(ctx, msg.kind, &msg.name, msg.state);
+    /// The mesh is gone from the store: unpublish and stop.
+    pub(super) fn forget(&mut self, ctx: &mut Context<Self>) {
+        self.writes_closing();
+        if let Some(registry) = &self.registry {
+            registry.remove_if(self.name(), &ctx.address());
+        }
+        for map in &mut self.resources {
+            map.clear();
+        }
+        tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
+        // Dropping the actor drops the proxies' channels: their streams end and reconnect.
+        ctx.stop();
     }
-}
 
-/// Everything the store holds for this mesh, after notifications may have been lost.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Resync {
-    /// The Mesh resource.
-    pub mesh: Arc<Resource>,
-    /// Every other resource of the mesh.
-    pub resources: Vec<Arc<Resource>>,
-}
+    /// Reloads the whole mesh from the store (after notifications may have been lost).
+    pub(super) fn refresh_all(&mut self, ctx: &mut Context<Self>) {
+        self.refreshes.generation += 1;
+        let read = Read {
+            generation: self.refreshes.generation,
+            stale: false,
+        };
+        self.refreshes.all = Some(read);
+        let store = self.store.clone();
+        let mesh = self.name().to_string();
+        let load = async move {
+            let head = store.get(Kind::Mesh, &mesh, &mesh).await?;
+            let mut resources = Vec::new();
+            for kind in Kind::mesh_scoped() {
+                resources.extend(store.list(kind, Some(&mesh), PageRequest::ALL).await?.items);
+            }
+            Ok::<_, StoreError>((head, resources))
+        };
+        ctx.spawn(load.into_actor(self).map(move |result, act, ctx| {
+            match act.refreshes.all {
+                Some(r) if r.generation == read.generation => {}
+                _ => return,
+            }
+            let r = act.refreshes.all.take().unwrap_or(read);
+            match result {
+                Err(e) => {
+                    tracing::warn!(mesh = %act.name(), error = %e, "could not reload the mesh")
+                }
+                Ok(_) if r.stale => act.refresh_all(ctx),
+                Ok((None, _)) => act.forget(ctx),
+                Ok((Some(head), resources)) => act.take_all(ctx, read.generation, head, resources),
+            }
+        }));
+    }
 
-impl Handler<Resync> for MeshActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Resync, ctx: &mut Self::Context) {
-        self.take_remote(ctx, Kind::Mesh, &msg.mesh.meta.name.clone(), Some(msg.mesh));
-        let mut stored: HashMap<(Kind, String), Arc<Resource>> = msg
-            .resources
+    fn take_all(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        head: Arc<Resource>,
+        resources: Vec<Arc<Resource>>,
+    ) {
+        self.take_read(
+            ctx,
+            (Kind::Mesh, head.meta.name.clone()),
+            generation,
+            Some(head),
+        );
+        let mut stored: HashMap<Key, Arc<Resource>> = resources
             .into_iter()
             .map(|r| ((r.kind(), r.meta.name.clone()), r))
             .collect();
-        // Gone from the store: drop what we have (insights a proxy reported but never stored stay).
-        let mut gone = Vec::new();
+        let mut keys: Vec<Key> = stored.keys().cloned().collect();
         for kind in Kind::mesh_scoped() {
-            for (name, r) in self.of(kind) {
-                if r.meta.version > 0 && !stored.contains_key(&(kind, name.clone())) {
-                    gone.push((kind, name.clone()));
-                }
+            keys.extend(self.of(kind).keys().map(|n| (kind, n.clone())));
+        }
+        keys.sort();
+        keys.dedup();
+        for (kind, name) in keys {
+            if self.has_pending(kind, &name) {
+                self.refreshes.after_pending.insert((kind, name));
+                continue;
             }
+            // Single-key reads issued before this reload may carry older states: redo them.
+            if let Some(r) = self.refreshes.keys.get_mut(&(kind, name.clone())) {
+                r.stale = true;
+            }
+            let state = stored.remove(&(kind, name.clone()));
+            self.take_read(ctx, (kind, name), generation, state);
         }
-        for (kind, name) in gone {
-            self.take_remote(ctx, kind, &name, None);
-        }
-        for ((kind, name), r) in stored.drain() {
-            self.take_remote(ctx, kind, &name, Some(r));
-        }
+    }
+}
+
+/// This key changed in the store (through any instance).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Refresh {
+    /// Its kind (`Mesh`: the mesh resource itself).
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+}
+
+impl Handler<Refresh> for MeshActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Refresh, ctx: &mut Self::Context) {
+        self.refresh(ctx, msg.kind, &msg.name);
+    }
+}
+
+/// Reload everything of this mesh from the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RefreshAll;
+
+impl Handler<RefreshAll> for MeshActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RefreshAll, ctx: &mut Self::Context) {
+        self.refresh_all(ctx);
     }
 }

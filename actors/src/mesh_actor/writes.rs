@@ -57,14 +57,22 @@ impl MeshActor {
         entry.1 += 1;
     }
 
-    fn unmark(&mut self, kind: Kind, name: &str) {
+    /// One pending write of the key settled; true when none is left.
+    fn unmark(&mut self, kind: Kind, name: &str) -> bool {
         let key = (kind, name.to_string());
         if let Some(entry) = self.writes.overlay.get_mut(&key) {
             entry.1 -= 1;
             if entry.1 == 0 {
                 self.writes.overlay.remove(&key);
+                return true;
             }
         }
+        false
+    }
+
+    /// No write is accepted any more: the mesh is being deleted.
+    pub(super) fn writes_closing(&mut self) {
+        self.writes.closing = true;
     }
 
     /// Queues `change` (whose key will hold `state` once committed) and starts a commit if
@@ -85,11 +93,24 @@ impl MeshActor {
         }
         let name = name.to_string();
         let unmark: Done = Box::new(move |act, ctx, result| {
-            act.unmark(kind, &name);
-            if cascade {
-                act.unmark(Kind::DataplaneInsight, &name);
+            // The store holds something else than this write assumed: read it back.
+            let refused = matches!(
+                result,
+                Err(StoreError::Conflict | StoreError::AlreadyExists | StoreError::NotFound)
+            );
+            let settled = act.unmark(kind, &name);
+            let settled_insight = cascade && act.unmark(Kind::DataplaneInsight, &name);
+            act.local_write_done(kind, &name);
+            done(act, ctx, result);
+            if refused {
+                act.refresh(ctx, kind, &name);
             }
-            done(act, ctx, result)
+            if settled {
+                act.writes_settled(ctx, kind, &name);
+            }
+            if settled_insight {
+                act.writes_settled(ctx, Kind::DataplaneInsight, &name);
+            }
         });
         self.writes.queued.push((change, unmark));
         self.flush(ctx);
@@ -461,11 +482,6 @@ impl Handler<ForgetMesh> for MeshActor {
     type Result = ();
 
     fn handle(&mut self, _: ForgetMesh, ctx: &mut Self::Context) {
-        self.writes.closing = true;
-        for map in &mut self.resources {
-            map.clear();
-        }
-        // Dropping the actor drops the proxies' channels: their streams end and reconnect.
-        ctx.stop();
+        self.forget(ctx);
     }
 }
