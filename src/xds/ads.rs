@@ -7,6 +7,7 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::ControlPlane;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
@@ -14,7 +15,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 use ursa_actors::kinds::insight::{Stats, Subscription, SubscriptionStatus};
@@ -23,7 +24,7 @@ use ursa_actors::proto::Timestamp;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::xds::ProxyConfig;
 
-use super::encode::{encode, Encoded, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+use super::encode::{Encoded, Encoder, CLUSTER, ENDPOINT, LISTENER, ROUTE};
 
 /// The types Ursa serves, in the order a change is pushed (clusters before endpoints before
 /// listeners before routes, so Envoy never sees a reference to something it has not got).
@@ -32,12 +33,22 @@ const TYPES: [&str; 4] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];
 /// Responses buffered per stream before the stream task waits for Envoy to read.
 const OUTBOUND_BUFFER: usize = 16;
 
+/// A stream reports its subscription to the mesh actor at most once per this interval: the
+/// first change after a quiet interval at once, later ones together at the interval's end. A
+/// connecting Envoy sends and ACKs four types within milliseconds; that is one or two insight
+/// updates for the actor, not eight. Short enough that an insight read a moment after an
+/// isolated event (a NACK, a push) shows it; Kuma itself flushes stream counters once per
+/// `dataplaneStatusFlushInterval` (1 s).
+const REPORT_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The ADS service shared by all streams.
 pub struct Ads {
     registry: MeshRegistry,
     instance_id: Arc<str>,
     streams: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    /// Shared by every stream, so proxies with the same endpoints share their encoding.
+    encoder: Arc<Encoder>,
 }
 
 impl Ads {
@@ -49,6 +60,7 @@ impl Ads {
             instance_id: instance_id.into(),
             streams: AtomicU64::new(0),
             shutdown: watch::channel(false).1,
+            encoder: Arc::new(Encoder::new()),
         }
     }
 
@@ -59,7 +71,26 @@ impl Ads {
     }
 }
 
-type ResponseStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+/// A stream's outgoing responses. They are boxed while queued, so the channel of an idle
+/// stream (one block of slots, kept for the stream's life) holds pointers, not responses.
+pub struct ResponseStream {
+    rx: mpsc::Receiver<Result<Box<DiscoveryResponse>, Status>>,
+}
+
+impl tokio_stream::Stream for ResponseStream {
+    type Item = Result<DiscoveryResponse, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map(|response| *response)))
+    }
+}
+
+type Outbound = mpsc::Sender<Result<Box<DiscoveryResponse>, Status>>;
 type DeltaStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<DeltaDiscoveryResponse, Status>> + Send>>;
 
@@ -79,10 +110,11 @@ impl AggregatedDiscoveryService for Ads {
             self.instance_id.clone(),
             tx,
             self.shutdown.clone(),
+            self.encoder.clone(),
         );
         let span = tracing::info_span!("ads_stream", stream = number);
         tokio::spawn(stream.run(request.into_inner()).instrument(span));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(ResponseStream { rx }))
     }
 
     async fn delta_aggregated_resources(
@@ -141,13 +173,18 @@ const UNANSWERED_KEPT: usize = 16;
 struct AdsStream {
     registry: MeshRegistry,
     instance_id: Arc<str>,
-    out: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    out: Outbound,
     /// Set once `node.id` is known.
     proxy: Option<Proxy>,
     subscription: Subscription,
     types: [TypeState; 4],
     nonces: u64,
     shutdown: watch::Receiver<bool>,
+    encoder: Arc<Encoder>,
+    /// When the pending (coalesced) report of the subscription is due.
+    report_due: Option<Instant>,
+    /// Until when a change is coalesced instead of reported at once.
+    quiet_until: Instant,
 }
 
 struct Proxy {
@@ -155,7 +192,10 @@ struct Proxy {
     dataplane: String,
     actor: actix::Addr<MeshActor>,
     config: watch::Receiver<Arc<ProxyConfig>>,
-    encoded: Vec<Encoded>,
+    /// The configuration `encoded` was made from.
+    encoded_from: Arc<ProxyConfig>,
+    /// CDS, EDS, LDS, RDS; EDS is shared with every stream that has the same endpoints.
+    encoded: [Arc<Encoded>; 4],
 }
 
 /// Why a stream stops.
@@ -181,8 +221,9 @@ impl AdsStream {
     fn new(
         registry: MeshRegistry,
         instance_id: Arc<str>,
-        out: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+        out: Outbound,
         shutdown: watch::Receiver<bool>,
+        encoder: Arc<Encoder>,
     ) -> AdsStream {
         let subscription = Subscription {
             id: uuid::Uuid::new_v4().to_string(),
@@ -207,6 +248,9 @@ impl AdsStream {
             types: Default::default(),
             nonces: 0,
             shutdown,
+            encoder,
+            report_due: None,
+            quiet_until: Instant::now(),
         }
     }
 
@@ -219,10 +263,18 @@ impl AdsStream {
                 }
             };
             let shutdown = stopped(self.shutdown.clone());
+            let report_due = self.report_due;
+            let report = async move {
+                match report_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown => {
                     break End::Refused(Status::unavailable("the control plane is shutting down"));
                 }
+                _ = report => self.report_now(),
                 request = requests.message() => match request {
                     Ok(Some(req)) => {
                         if let Err(end) = self.on_request(req).await {
@@ -282,13 +334,17 @@ impl AdsStream {
                     "mesh {mesh:?} is being deleted"
                 )))
             })?;
-        let encoded = encode(&config.borrow());
+        // Encode from a clone of the Arc: holding the channel's read lock while encoding would
+        // block the mesh actor's next update of it.
+        let current = config.borrow().clone();
+        let encoded = self.encoder.encode(&current);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
         self.proxy = Some(Proxy {
             mesh,
             dataplane,
             actor,
             config,
+            encoded_from: current,
             encoded,
         });
         Ok(())
@@ -320,13 +376,17 @@ impl AdsStream {
             }
         }
         let state = &mut self.types[t];
+        let mut names = req.resource_names.clone();
+        names.sort();
         // A reply to an older response: the newer one is on its way or answered already.
         if !req.response_nonce.is_empty() && req.response_nonce != state.nonce {
+            // Its names are what Envoy watches now, and the newer response (every resource of
+            // the type) reaches those watches: an ACK of it naming them needs no resend. This is
+            // Envoy asking EDS for the clusters of a CDS update whose EDS update is in flight.
+            state.names = names;
             return Ok(());
         }
         state.subscribed = true;
-        let mut names = req.resource_names.clone();
-        names.sort();
         let names_changed = names != state.names;
         state.names = names;
         if nack.is_some() {
@@ -356,7 +416,10 @@ impl AdsStream {
     async fn on_config(&mut self) -> Result<(), End> {
         if let Some(proxy) = &mut self.proxy {
             let config = proxy.config.borrow_and_update().clone();
-            proxy.encoded = encode(&config);
+            proxy.encoded = self
+                .encoder
+                .reencode(Some((&proxy.encoded_from, &proxy.encoded)), &config);
+            proxy.encoded_from = config;
         }
         for t in 0..TYPES.len() {
             let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
@@ -374,7 +437,7 @@ impl AdsStream {
         let encoded = &proxy.encoded[t];
         self.nonces += 1;
         let nonce = self.nonces.to_string();
-        let response = DiscoveryResponse {
+        let response = Box::new(DiscoveryResponse {
             version_info: encoded.version.clone(),
             resources: encoded.resources.clone(),
             type_url: encoded.type_url.to_string(),
@@ -383,7 +446,7 @@ impl AdsStream {
                 identifier: self.instance_id.to_string(),
             }),
             ..Default::default()
-        };
+        });
         let version = encoded.version.clone();
         self.out.send(Ok(response)).await.map_err(|_| End::Closed)?;
         let state = &mut self.types[t];
@@ -433,7 +496,22 @@ impl AdsStream {
         self.report();
     }
 
-    fn report(&self) {
+    /// The subscription changed: report it now, or with the next report if one is pending or
+    /// the last was less than [`REPORT_INTERVAL`] ago.
+    fn report(&mut self) {
+        if self.report_due.is_some() {
+            return;
+        }
+        if Instant::now() >= self.quiet_until {
+            self.report_now();
+        } else {
+            self.report_due = Some(self.quiet_until);
+        }
+    }
+
+    fn report_now(&mut self) {
+        self.report_due = None;
+        self.quiet_until = Instant::now() + REPORT_INTERVAL;
         if let Some(proxy) = &self.proxy {
             proxy.actor.do_send(ReportSubscription {
                 dataplane: proxy.dataplane.clone(),

@@ -5,7 +5,8 @@
 //! Every type URL the xDS edge uses lives here. Versions are content hashes, so an unchanged
 //! configuration keeps its version across pushes and restarts (decision X3).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3 as cluster;
@@ -60,13 +61,7 @@ pub fn encode(config: &ProxyConfig) -> Vec<Encoded> {
             CLUSTER,
             config.clusters.iter().map(|c| cluster(c).encode_to_vec()),
         ),
-        encoded(
-            ENDPOINT,
-            config
-                .load_assignments
-                .iter()
-                .map(|la| sorted_load_assignment(la).encode_to_vec()),
-        ),
+        encode_endpoints(&config.load_assignments),
         encoded(
             LISTENER,
             config.listeners.iter().map(|l| listener(l).encode_to_vec()),
@@ -79,6 +74,126 @@ pub fn encode(config: &ProxyConfig) -> Vec<Encoded> {
                 .map(|r| route_configuration(r).encode_to_vec()),
         ),
     ]
+}
+
+fn encode_endpoints(load_assignments: &[Arc<LoadAssignment>]) -> Encoded {
+    encoded(
+        ENDPOINT,
+        load_assignments
+            .iter()
+            .map(|la| sorted_load_assignment(la).encode_to_vec()),
+    )
+}
+
+/// [`encode`] for many ADS streams at once, sharing what their configurations have in common.
+///
+/// Generation shares one [`LoadAssignment`] between every proxy that uses the cluster, and the
+/// endpoints are by far the largest resources (a cluster of 100 endpoints is ~10 KB), so the
+/// endpoints (EDS) of one set of shared load assignments are encoded and hashed once, and every
+/// stream holding that set holds the same bytes. The other types are small and mostly
+/// per-proxy; they are encoded per call. The result equals [`encode`]'s.
+#[derive(Default)]
+pub struct Encoder {
+    endpoints: Mutex<EndpointSets>,
+}
+
+/// Encoded EDS responses by the identity of their load assignments.
+#[derive(Default)]
+struct EndpointSets {
+    /// Key: the addresses of the `Arc<LoadAssignment>`s, in order. The `Weak`s keep those
+    /// allocations from being reused while the entry exists, so an address seen again is the
+    /// same load assignment, never a new one at a recycled address.
+    by_members: HashMap<Vec<usize>, EndpointSet>,
+    /// Entries whose load assignments are all gone are dropped when the map reaches this size.
+    sweep_at: usize,
+}
+
+/// The load assignments of one EDS response (held weakly) and its encoding.
+type EndpointSet = (Vec<Weak<LoadAssignment>>, Arc<Encoded>);
+
+/// Smallest map size that triggers a sweep of dead entries.
+const MIN_SWEEP: usize = 256;
+
+impl Encoder {
+    /// An encoder with an empty cache.
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    fn sets(&self) -> MutexGuard<'_, EndpointSets> {
+        // A panic while holding the lock leaves a consistent map (inserts and retains only).
+        self.endpoints.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `config` as CDS, EDS, LDS and RDS, in that order; equal to [`encode`]`(config)`.
+    pub fn encode(&self, config: &ProxyConfig) -> [Arc<Encoded>; 4] {
+        self.reencode(None, config)
+    }
+
+    /// [`Encoder::encode`] of `config`, reusing the encoding of each type whose resources are
+    /// the same in `previous` (a configuration and its encoding): a change usually touches
+    /// some types of a proxy, not all four.
+    pub fn reencode(
+        &self,
+        previous: Option<(&ProxyConfig, &[Arc<Encoded>; 4])>,
+        config: &ProxyConfig,
+    ) -> [Arc<Encoded>; 4] {
+        let reuse = |t: usize, same: fn(&ProxyConfig, &ProxyConfig) -> bool| {
+            previous.and_then(|(old, encoded)| same(old, config).then(|| encoded[t].clone()))
+        };
+        [
+            reuse(0, |a, b| a.clusters == b.clusters).unwrap_or_else(|| {
+                Arc::new(encoded(
+                    CLUSTER,
+                    config.clusters.iter().map(|c| cluster(c).encode_to_vec()),
+                ))
+            }),
+            self.endpoints(&config.load_assignments),
+            reuse(2, |a, b| a.listeners == b.listeners).unwrap_or_else(|| {
+                Arc::new(encoded(
+                    LISTENER,
+                    config.listeners.iter().map(|l| listener(l).encode_to_vec()),
+                ))
+            }),
+            reuse(3, |a, b| a.route_configs == b.route_configs).unwrap_or_else(|| {
+                Arc::new(encoded(
+                    ROUTE,
+                    config
+                        .route_configs
+                        .iter()
+                        .map(|r| route_configuration(r).encode_to_vec()),
+                ))
+            }),
+        ]
+    }
+
+    /// The EDS resources of `load_assignments`, from the cache or encoded now.
+    pub fn endpoints(&self, load_assignments: &[Arc<LoadAssignment>]) -> Arc<Encoded> {
+        let key: Vec<usize> = load_assignments
+            .iter()
+            .map(|la| Arc::as_ptr(la) as usize)
+            .collect();
+        if let Some((_, cached)) = self.sets().by_members.get(&key) {
+            return cached.clone();
+        }
+        // Encode outside the lock: other streams keep going meanwhile (two streams may encode
+        // the same new set at once; the second insert replaces the first with equal bytes).
+        let fresh = Arc::new(encode_endpoints(load_assignments));
+        let members = load_assignments.iter().map(Arc::downgrade).collect();
+        let mut sets = self.sets();
+        if sets.by_members.len() >= sets.sweep_at {
+            sets.by_members
+                .retain(|_, (members, _)| members.iter().all(|m| m.strong_count() > 0));
+            sets.sweep_at = (sets.by_members.len() * 2).max(MIN_SWEEP);
+        }
+        sets.by_members.insert(key, (members, fresh.clone()));
+        fresh
+    }
+
+    /// Cached EDS sets (for tests and diagnostics).
+    pub fn cached_sets(&self) -> usize {
+        self.sets().by_members.len()
+    }
 }
 
 fn encoded(type_url: &'static str, values: impl Iterator<Item = Vec<u8>>) -> Encoded {
@@ -444,7 +559,6 @@ fn duration(d: Duration) -> pb::Duration {
 mod tests {
     use super::*;
     use prost::Name;
-    use std::sync::Arc;
     use ursa_actors::xds::model::Endpoint;
 
     #[test]
@@ -484,6 +598,58 @@ mod tests {
         assert_ne!(a[1].version, empty[1].version);
         assert_eq!(a[0].version, empty[0].version);
         assert_ne!(encode(&config_with_tags(3))[1].version, a[1].version);
+    }
+
+    #[test]
+    fn the_encoder_shares_endpoints_and_equals_encode() {
+        let encoder = Encoder::new();
+        let a = config_with_tags(3);
+        let mut b = config_with_tags(3);
+        let first = encoder.encode(&a);
+        let plain: Vec<Encoded> = first.iter().map(|e| (**e).clone()).collect();
+        assert_eq!(plain, encode(&a));
+        // Same shared load assignments: the same bytes, not a copy.
+        b.load_assignments = a.load_assignments.clone();
+        assert!(Arc::ptr_eq(&encoder.encode(&b)[1], &first[1]));
+        // Equal content in another allocation is encoded again, to the same result.
+        let c = config_with_tags(3);
+        let third = encoder.encode(&c);
+        assert!(!Arc::ptr_eq(&third[1], &first[1]));
+        assert_eq!(third[1], first[1]);
+        assert_eq!(encoder.cached_sets(), 2);
+        // Re-encoding keeps the types that did not change, and equals a fresh encoding.
+        let mut d = config_with_tags(3);
+        d.clusters.push(Cluster {
+            name: "c".into(),
+            alt_stat_name: None,
+            connect_timeout: Duration::from_secs(5),
+            discovery: model::Discovery::Eds,
+        });
+        let again = encoder.reencode(Some((&c, &third)), &d);
+        assert!(Arc::ptr_eq(&again[2], &third[2]) && Arc::ptr_eq(&again[3], &third[3]));
+        assert!(!Arc::ptr_eq(&again[0], &third[0]));
+        let fresh: Vec<Encoded> = again.iter().map(|e| (**e).clone()).collect();
+        assert_eq!(fresh, encode(&d));
+    }
+
+    #[test]
+    fn the_encoder_forgets_sets_whose_load_assignments_are_gone() {
+        let encoder = Encoder::new();
+        for _ in 0..(MIN_SWEEP * 3) {
+            let config = config_with_tags(1);
+            encoder.encode(&config);
+        }
+        assert!(
+            encoder.cached_sets() <= MIN_SWEEP,
+            "{}",
+            encoder.cached_sets()
+        );
+        let kept = config_with_tags(1);
+        let first = encoder.encode(&kept);
+        for _ in 0..(MIN_SWEEP * 3) {
+            encoder.encode(&config_with_tags(1));
+        }
+        assert!(Arc::ptr_eq(&encoder.encode(&kept)[1], &first[1]));
     }
 
     #[test]

@@ -167,6 +167,22 @@ impl EndpointIndex {
         index
     }
 
+    /// [`EndpointIndex::build`], keeping `previous`'s shared [`LoadAssignment`] of every cluster
+    /// whose endpoints did not change. Proxy configurations then compare equal by pointer where
+    /// nothing changed (a cheap comparison before a push), and the xDS edge, which caches
+    /// encodings by that identity, does not encode unchanged endpoints again.
+    pub fn rebuild(view: &MeshView, previous: &EndpointIndex) -> EndpointIndex {
+        let mut index = EndpointIndex::build(view);
+        for (name, cluster) in index.clusters.iter_mut() {
+            if let Some(old) = previous.clusters.get(name) {
+                if old.assignment == cluster.assignment {
+                    cluster.assignment = old.assignment.clone();
+                }
+            }
+        }
+        index
+    }
+
     /// The endpoints of `service` (all its inbounds in the mesh).
     pub fn endpoints(&self, service: &str) -> &[Endpoint] {
         self.by_service.get(service).map_or(&[], Vec::as_slice)

@@ -622,3 +622,30 @@ fn thousands_of_dataplanes_use_the_index() {
         started.elapsed() - built
     );
 }
+
+#[test]
+fn a_rebuilt_index_keeps_the_load_assignments_that_did_not_change() {
+    let before = web_and_backend("http").dp(
+        "db-01",
+        json!({"networking": {"address": "10.0.0.9",
+            "inbound": [{"port": 5432, "tags": {"service": "db"}}]}}),
+    );
+    let old = EndpointIndex::build(&before.view());
+    // A new backend endpoint changes backend's cluster, not db's.
+    let after = before.dp(
+        "backend-03",
+        json!({"networking": {"address": "10.0.0.4",
+            "inbound": [{"port": 9000, "tags": {"service": "backend", "protocol": "http"}}]}}),
+    );
+    let new = EndpointIndex::rebuild(&after.view(), &old);
+    let db = |i: &EndpointIndex| i.clusters["db"].assignment.clone();
+    let backend = |i: &EndpointIndex| i.clusters["backend"].assignment.clone();
+    assert!(Arc::ptr_eq(&db(&new), &db(&old)));
+    assert!(!Arc::ptr_eq(&backend(&new), &backend(&old)));
+    assert_eq!(backend(&new).endpoints.len(), 3);
+    // Same content as a fresh build.
+    let fresh = EndpointIndex::build(&after.view());
+    for (name, cluster) in &fresh.clusters {
+        assert_eq!(cluster.assignment, new.clusters[name].assignment, "{name}");
+    }
+}
