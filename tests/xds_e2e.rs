@@ -119,10 +119,15 @@ impl Sidecar {
     }
 
     fn admin_get(&self, path: &str) -> Option<String> {
+        self.admin_call("GET", path)
+    }
+
+    fn admin_call(&self, method: &str, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
         .ok()?;
         let mut out = String::new();
@@ -149,13 +154,14 @@ impl Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            self.child.kill().ok();
-            self.child.wait().ok();
+            // SIGTERM: ursa-dp forwards it to Envoy and exits with it.
+            if self.stop().is_none() {
+                self.child.kill().ok();
+                self.child.wait().ok();
+            }
         }
-        // ursa-dp's Envoy child goes with it only on a forwarded signal; make sure it is gone.
-        if let Some(out) = self.admin_get("/quitquitquit") {
-            let _ = out;
-        }
+        // Whatever happened to ursa-dp, make sure its Envoy is gone too.
+        let _ = self.admin_call("POST", "/quitquitquit");
     }
 }
 
@@ -252,7 +258,10 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
         if acked > acked_before && acked == sent {
             break started.elapsed();
         }
-        assert!(Instant::now() < deadline, "timed out waiting for web to ACK: {sub}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for web to ACK: {sub}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     };
     println!("TrafficRoute PUT -> web's Envoy ACKed everything: {propagated:?}");

@@ -200,7 +200,13 @@ impl Handler<ListResources> for MeshActor {
         let map = self.of(msg.kind);
         MessageResult(Page {
             total: map.len(),
-            items: msg.page.slice(map.values().cloned()),
+            // Skip before cloning: only the page's items are shared with the caller.
+            items: map
+                .values()
+                .skip(msg.page.offset)
+                .take(msg.page.size)
+                .cloned()
+                .collect(),
         })
     }
 }
