@@ -34,7 +34,10 @@ fn bad_environment_values_stop_start_up_naming_the_variable() {
     ] {
         let (code, text) = run_to_exit(&[(var, value)], &[]);
         assert_ne!(code, 0, "{var}={value} must not start: {text}");
-        assert!(text.contains(var), "{var}={value}: message must name the variable: {text}");
+        assert!(
+            text.contains(var),
+            "{var}={value}: message must name the variable: {text}"
+        );
     }
 }
 
@@ -100,7 +103,11 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
