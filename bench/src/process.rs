@@ -16,14 +16,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `ursa-cp` on loopback with OS-chosen ports and the in-memory store.
+    /// Starts `ursa-cp` on loopback with OS-chosen ports and the in-memory store, or the store
+    /// `KUMA_STORE_TYPE` names (with `KUMA_STORE_POSTGRES_*` from the environment).
     pub fn start_cp(binary: &Path) -> Result<Server, String> {
+        let store = std::env::var("KUMA_STORE_TYPE").unwrap_or_else(|_| "memory".into());
         let mut cmd = Command::new(binary);
         cmd.env("KUMA_API_SERVER_INTERFACE", "127.0.0.1")
             .env("KUMA_API_SERVER_PORT", "0")
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
             .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
-            .env("KUMA_STORE_TYPE", "memory")
+            .env("KUMA_STORE_TYPE", store)
             .env("KUMA_REPORTS_ENABLED", "false")
             .env("NO_COLOR", "1");
         Server::spawn(cmd, "Ursa control plane")
