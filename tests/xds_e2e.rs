@@ -446,10 +446,23 @@ fn a_nack_is_counted_and_not_resent() {
         assert_ne!(next.version_info, first.version_info);
         assert_ne!(next.nonce, first.nonce);
     });
-    let sub = insight(&server, "nacker")["subscriptions"][0].clone();
+    // Streams report their counters at most every 250 ms: wait for the last report.
+    let sub = eventually(
+        "the nacker's final counters",
+        Duration::from_secs(5),
+        || {
+            let sub = insight(&server, "nacker")["subscriptions"][0].clone();
+            (counter(&sub, "cds", "responsesSent") == 2).then_some(sub)
+        },
+    );
     assert_eq!(counter(&sub, "cds", "responsesRejected"), 1, "{sub}");
     assert_eq!(counter(&sub, "total", "responsesRejected"), 1, "{sub}");
     assert_eq!(counter(&sub, "cds", "responsesSent"), 2, "{sub}");
+    // Nothing more arrives later: exactly one rejection, two responses.
+    std::thread::sleep(Duration::from_millis(400));
+    let sub = insight(&server, "nacker")["subscriptions"][0].clone();
+    assert_eq!(counter(&sub, "cds", "responsesSent"), 2, "{sub}");
+    assert_eq!(counter(&sub, "total", "responsesRejected"), 1, "{sub}");
 }
 
 #[test]

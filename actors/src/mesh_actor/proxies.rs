@@ -35,6 +35,9 @@ pub(super) struct Proxies {
     entries: HashMap<String, ProxyEntry>,
     /// Endpoints of the mesh, rebuilt lazily after a change.
     index: Option<Arc<EndpointIndex>>,
+    /// The index before the last change: its unchanged endpoint lists are reused, so
+    /// unchanged proxies compare equal by pointer and are not encoded again.
+    previous: Option<Arc<EndpointIndex>>,
     regeneration_scheduled: bool,
 }
 
@@ -50,7 +53,10 @@ impl MeshActor {
         if let Some(index) = &self.proxies.index {
             return index.clone();
         }
-        let index = Arc::new(EndpointIndex::build(&self.view()));
+        let index = Arc::new(match self.proxies.previous.take() {
+            Some(previous) => EndpointIndex::rebuild(&self.view(), &previous),
+            None => EndpointIndex::build(&self.view()),
+        });
         self.proxies.index = Some(index.clone());
         index
     }
@@ -67,7 +73,9 @@ impl MeshActor {
 
     /// Something the configuration depends on changed: regenerate every connected proxy soon.
     pub(super) fn mesh_changed(&mut self, ctx: &mut Context<Self>) {
-        self.proxies.index = None;
+        if let Some(index) = self.proxies.index.take() {
+            self.proxies.previous = Some(index);
+        }
         if self.proxies.entries.is_empty() || self.proxies.regeneration_scheduled {
             return;
         }
