@@ -31,4 +31,13 @@ trap 'bash scripts/postgres.sh stop' EXIT
 pg_env=$(bash scripts/postgres.sh start)
 eval "$pg_env"
 echo "== cargo test"
-cargo test --workspace 2>&1
+log=$(mktemp)
+set +e
+cargo test --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo's last line is the doc tests' own, often 0).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
