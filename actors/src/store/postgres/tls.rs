@@ -30,20 +30,26 @@ pub(super) fn connector(
             SslMode::Disable,
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny { provider })),
+                .with_custom_certificate_verifier(Arc::new(NoHostCheck {
+                    roots: None,
+                    provider,
+                })),
         ),
         TlsMode::VerifyNone => (
             SslMode::Require,
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny { provider })),
+                .with_custom_certificate_verifier(Arc::new(NoHostCheck {
+                    roots: None,
+                    provider,
+                })),
         ),
         TlsMode::VerifyCa => (
             SslMode::Require,
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                    roots: Arc::new(roots(tls)?),
+                .with_custom_certificate_verifier(Arc::new(NoHostCheck {
+                    roots: Some(Arc::new(roots(tls)?)),
                     provider,
                 })),
         ),
@@ -109,69 +115,17 @@ fn roots(tls: &PostgresTlsConfig) -> Result<RootCertStore, StoreError> {
     Ok(roots)
 }
 
-/// `verifyNone`: any server certificate, but the handshake signatures are still checked so the
-/// session is encrypted to whoever holds the presented key.
+/// `verifyNone` (`roots: None`): any server certificate; `verifyCa` (`roots: Some`): the
+/// certificate must chain to a trust anchor of `caPath` and be valid now. Neither checks the
+/// host name; both still check the handshake signatures, so the session is encrypted to
+/// whoever holds the presented key.
 #[derive(Debug)]
-struct AcceptAny {
+struct NoHostCheck {
+    roots: Option<Arc<RootCertStore>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `verifyCa`: the certificate must chain to a trust anchor of `caPath` (and be valid now);
-/// the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for NoHostCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -180,14 +134,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
