@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::kinds::{Kind, Spec};
 use crate::proto::{format_meta_time, parse_rfc3339};
@@ -244,12 +244,4 @@ pub fn decode_put(
     let spec = kind.decode(object)?;
     check_envelope(kind, url_mesh, url_name, &meta).into_result()?;
     Ok(spec)
-}
-
-/// Serialises any envelope to a `Map` (tests and tools).
-pub fn to_object<T: Serialize>(t: &T) -> Map<String, Value> {
-    match serde_json::to_value(t) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
 }

@@ -245,33 +245,21 @@ impl Handler<ListOverviews> for MeshActor {
     type Result = MessageResult<ListOverviews>;
 
     fn handle(&mut self, msg: ListOverviews, _: &mut Self::Context) -> Self::Result {
-        let dataplanes = self.of(Kind::Dataplane);
-        let matching = dataplanes.values().filter(|dp| match &dp.spec {
-            Spec::Dataplane(spec) => msg.filter.matches(&dp.meta.name, spec),
-            _ => false,
-        });
-        let page = if msg.filter.is_empty() {
-            Page {
-                total: dataplanes.len(),
-                items: msg
-                    .page
-                    .slice(matching)
-                    .into_iter()
-                    .map(|dp| self.overview(dp))
-                    .collect(),
+        // One pass: count every match, keep only the page's (D5: `total` counts matches).
+        let PageRequest { offset, size } = msg.page;
+        let mut page = Page::default();
+        for dp in self.of(Kind::Dataplane).values() {
+            let Spec::Dataplane(spec) = &dp.spec else {
+                continue;
+            };
+            if !msg.filter.matches(&dp.meta.name, spec) {
+                continue;
             }
-        } else {
-            let all: Vec<&Arc<Resource>> = matching.collect();
-            Page {
-                total: all.len(),
-                items: msg
-                    .page
-                    .slice(all.into_iter())
-                    .into_iter()
-                    .map(|dp| self.overview(dp))
-                    .collect(),
+            if page.total >= offset && page.items.len() < size {
+                page.items.push(self.overview(dp));
             }
-        };
+            page.total += 1;
+        }
         MessageResult(page)
     }
 }

@@ -36,6 +36,10 @@ pub(super) struct WriteQueue {
 impl MeshActor {
     /// The state a new write builds on: the latest pending write, else the committed state.
     pub(super) fn effective(&self, kind: Kind, name: &str) -> Option<Arc<Resource>> {
+        if self.writes.overlay.is_empty() {
+            // The common case: no write in flight, no key to allocate.
+            return self.of(kind).get(name).cloned();
+        }
         match self.writes.overlay.get(&(kind, name.to_string())) {
             Some((state, _)) => state.clone(),
             None => self.of(kind).get(name).cloned(),
@@ -44,7 +48,8 @@ impl MeshActor {
 
     /// True when a write of this key is waiting for the store.
     pub(super) fn has_pending(&self, kind: Kind, name: &str) -> bool {
-        self.writes.overlay.contains_key(&(kind, name.to_string()))
+        !self.writes.overlay.is_empty()
+            && self.writes.overlay.contains_key(&(kind, name.to_string()))
     }
 
     fn mark(&mut self, kind: Kind, name: &str, state: Option<Arc<Resource>>) {
