@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web::{self, Bytes};
-use actix_web::{App, HttpServer};
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use serde_json::json;
 use tokio::sync::watch;
@@ -20,6 +19,7 @@ use ursa_actors::supervisor::{BootError, Supervisor};
 
 use crate::api::{self, cors::Cors, ApiState};
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
+use crate::http::server::{serve, ServeOptions};
 use crate::xds::ads::Ads;
 
 /// Why the control plane could not start.
@@ -180,28 +180,34 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     let (xds_shutdown, xds_thread) =
         start_xds(xds_listener, Ads::new(registry.clone(), instance_id))?;
 
+    let limits = config.limits.http.clone();
     let bootstrap_state = web::Data::new(BootstrapState {
         registry: registry.clone(),
         params: BootstrapParams::from_config(&config),
+        body_timeout: limits.read_body_timeout.0,
     });
-    let bootstrap = HttpServer::new(move || {
-        App::new().configure(bootstrap::configure(bootstrap_state.clone()))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(bootstrap_listener)
+    let bootstrap = serve(
+        vec![bootstrap_listener],
+        &ServeOptions {
+            name: "bootstrap",
+            workers: 1,
+            limits: limits.clone(),
+            handle_signals: false,
+        },
+        move |cfg| bootstrap::configure(bootstrap_state.clone())(cfg),
+    )
     .map_err(|source| StartError::Bind {
         addr: bootstrap_addr.to_string(),
         key: "bootstrapServer.port",
         source,
-    })?
-    .run();
+    })?;
 
     let state = web::Data::new(ApiState {
         registry,
         supervisor,
         read_only: config.api_server.read_only,
         cors: Cors::new(&config.api_server.cors_allowed_domains),
+        body_timeout: limits.read_body_timeout.0,
         public_url: format!(
             "http://{}:{}",
             config.general.advertised_hostname,
@@ -216,17 +222,21 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
     });
-    let mut api = HttpServer::new(move || App::new().configure(api::configure(state.clone())))
-        .workers(options.workers)
-        .listen(api_listener)
-        .map_err(|source| StartError::Bind {
-            addr: api_addr.to_string(),
-            key: "apiServer.port",
-            source,
-        })?;
-    if !options.handle_signals {
-        api = api.disable_signals();
-    }
+    let api = serve(
+        vec![api_listener],
+        &ServeOptions {
+            name: "api",
+            workers: options.workers,
+            limits,
+            handle_signals: options.handle_signals,
+        },
+        move |cfg| api::configure(state.clone())(cfg),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: api_addr.to_string(),
+        key: "apiServer.port",
+        source,
+    })?;
     tracing::info!(
         api = %format!("http://{api_addr}"),
         bootstrap = %format!("http://{bootstrap_addr}"),
@@ -242,7 +252,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             xds: xds_addr,
         },
         config,
-        api: api.run(),
+        api,
         bootstrap: {
             let handle = bootstrap.handle();
             // An actix server only processes commands while polled: run it as a task.

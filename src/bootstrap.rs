@@ -2,8 +2,8 @@
 //! and name answers the Envoy v3 bootstrap (YAML) that points it at the ADS server (§5.2 of the
 //! xDS behaviour spec, in the shape of the validated sample `10-bootstrap-v3.yaml`).
 
-use actix_web::web::{self, Bytes};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use ursa_actors::config::Config;
@@ -24,9 +24,9 @@ pub struct BootstrapRequest {
     pub mesh: String,
     /// Name of the dataplane.
     pub name: String,
-    /// Envoy admin port; 0 or absent = `bootstrapServer.params.adminPort`.
+    /// Envoy admin port; absent = `bootstrapServer.params.adminPort`.
     #[serde(default)]
-    pub admin_port: u32,
+    pub admin_port: Option<u32>,
     /// Path of the dataplane token file, passed to the control plane as node metadata.
     #[serde(default)]
     pub dataplane_token_path: String,
@@ -64,12 +64,17 @@ impl BootstrapParams {
     }
 }
 
+/// Largest bootstrap request accepted (a real one is about a hundred bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Shared state of the bootstrap server.
 pub struct BootstrapState {
     /// Mesh name → actor.
     pub registry: MeshRegistry,
     /// Rendering settings.
     pub params: BootstrapParams,
+    /// `limits.http.readBodyTimeout`.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Registers the bootstrap route on an actix-web app.
@@ -77,14 +82,22 @@ pub fn configure(state: web::Data<BootstrapState>) -> impl FnOnce(&mut web::Serv
     move |cfg| {
         cfg.app_data(state)
             .route("/bootstrap", web::post().to(bootstrap))
-            .default_service(web::to(|req: actix_web::HttpRequest| async move {
+            .default_service(web::to(|req: HttpRequest| async move {
                 ApiError::NoRoute(req.path().to_string()).error_response()
             }));
     }
 }
 
-async fn bootstrap(body: Bytes, state: web::Data<BootstrapState>) -> HttpResponse {
-    match render_for(&body, &state).await {
+async fn bootstrap(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<BootstrapState>,
+) -> HttpResponse {
+    let rendered = match crate::api::read_body(&req, payload, MAX_BODY, state.body_timeout).await {
+        Ok(body) => render_for(&body, &state).await,
+        Err(e) => Err(e),
+    };
+    match rendered {
         Ok(yaml) => HttpResponse::Ok().content_type("text/x-yaml").body(yaml),
         Err(e) => e.error_response(),
     }
@@ -97,6 +110,15 @@ async fn render_for(body: &[u8], state: &BootstrapState) -> Result<String, ApiEr
             Error::Malformed(Violations::single("body", e.to_string())),
         )
     })?;
+    if req.admin_port.is_some_and(|p| !(1..=65535).contains(&p)) {
+        return Err(ApiError::domain(
+            Title::Bootstrap,
+            Error::Invalid(Violations::single(
+                "adminPort",
+                "has to be in range of [1, 65535]; leave it out for the control plane's default (bootstrapServer.params.adminPort)",
+            )),
+        ));
+    }
     let not_found = || ApiError::domain(Title::Bootstrap, Error::NotFound);
     let addr = state.registry.get(&req.mesh).ok_or_else(not_found)?;
     let dataplane = addr
@@ -132,11 +154,7 @@ pub fn identifying_service(spec: &DataplaneSpec) -> String {
 
 /// The v3 bootstrap of one dataplane.
 pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapParams) -> Value {
-    let admin_port = if req.admin_port != 0 {
-        req.admin_port
-    } else {
-        params.admin_port as u32
-    };
+    let admin_port = req.admin_port.unwrap_or(params.admin_port as u32);
     let mut metadata = serde_json::Map::new();
     if !req.dataplane_token_path.is_empty() {
         metadata.insert("dataplaneTokenPath".into(), json!(req.dataplane_token_path));

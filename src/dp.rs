@@ -199,7 +199,11 @@ pub fn fetch_bootstrap(
     admin_port: u16,
 ) -> Result<String, DpError> {
     let url = format!("{}/bootstrap", bootstrap_url.trim_end_matches('/'));
-    let body = json!({ "mesh": opts.mesh, "name": opts.name, "adminPort": admin_port });
+    let mut body = json!({ "mesh": opts.mesh, "name": opts.name });
+    // As kuma-dp: no admin port is no key (the control plane's default applies).
+    if admin_port != 0 {
+        body["adminPort"] = json!(admin_port);
+    }
     let answer = call("POST", &url, Some(&body))?;
     match answer.status {
         200 => Ok(answer.body),

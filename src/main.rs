@@ -32,6 +32,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let args = Args::parse();
+    ursa_cp::http::raise_fd_limit();
     let config = match Config::load(args.config_file.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {

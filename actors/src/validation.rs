@@ -13,11 +13,17 @@ pub struct Cause {
     pub message: String,
 }
 
+/// Causes kept per validation run (D24): a body crafted to break one rule a hundred thousand
+/// times gets the first ones and a count, not a response twenty times its own size.
+pub const MAX_CAUSES: usize = 100;
+
 /// All violations of one validation run, in the order Kuma reports them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Violations {
-    /// The collected causes.
+    /// The collected causes, at most [`MAX_CAUSES`].
     pub causes: Vec<Cause>,
+    /// Violations found beyond [`MAX_CAUSES`], counted but not kept.
+    omitted: usize,
 }
 
 impl Violations {
@@ -28,6 +34,10 @@ impl Violations {
 
     /// Records a violation of `field`.
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        if self.causes.len() >= MAX_CAUSES {
+            self.omitted += 1;
+            return;
+        }
         self.causes.push(Cause {
             field: field.into(),
             message: message.into(),
@@ -36,7 +46,26 @@ impl Violations {
 
     /// Appends every violation of `other`.
     pub fn extend(&mut self, other: Violations) {
-        self.causes.extend(other.causes);
+        let room = MAX_CAUSES - self.causes.len();
+        let overflow = other.causes.len().saturating_sub(room);
+        self.causes.extend(other.causes.into_iter().take(room));
+        self.omitted += overflow + other.omitted;
+    }
+
+    /// The causes as the API shows them: the kept ones, then one saying how many more there
+    /// were, if any.
+    pub fn wire_causes(&self) -> Vec<Cause> {
+        let mut causes = self.causes.clone();
+        if self.omitted > 0 {
+            causes.push(Cause {
+                field: "causes".into(),
+                message: format!(
+                    "{} more violations were found and are not listed (at most {MAX_CAUSES} are)",
+                    self.omitted
+                ),
+            });
+        }
+        causes
     }
 
     /// True when nothing was violated.
@@ -166,6 +195,34 @@ mod tests {
             .key("service");
         assert_eq!(p.as_str(), "networking.inbound[0].tags[\"service\"]");
         assert_eq!(Path::default().field("conf").as_str(), "conf");
+    }
+
+    #[test]
+    fn causes_are_capped_and_counted() {
+        let mut v = Violations::new();
+        for i in 0..(MAX_CAUSES + 5) {
+            v.add(format!("f{i}"), "bad");
+        }
+        assert_eq!(v.causes.len(), MAX_CAUSES);
+        let mut more = Violations::new();
+        more.add("g", "bad");
+        more.add("h", "bad");
+        v.extend(more);
+        let wire = v.wire_causes();
+        assert_eq!(wire.len(), MAX_CAUSES + 1);
+        assert_eq!(wire[MAX_CAUSES].field, "causes");
+        assert!(
+            wire[MAX_CAUSES].message.starts_with("7 more violations"),
+            "{:?}",
+            wire[MAX_CAUSES]
+        );
+        let mut small = Violations::single("a", "x");
+        small.extend(Violations::single("b", "y"));
+        assert_eq!(
+            small.wire_causes(),
+            small.causes,
+            "under the cap nothing is added"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ use ursa_actors::store::StoreError;
 use ursa_actors::validation::{Cause, Violations};
 use ursa_actors::Error;
 
+use crate::http::guard::{Rejection, MAX_HEAD, MAX_HEADERS, MAX_REQUEST_LINE};
+
 /// What the request was trying to do; becomes the error's `title`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Title {
@@ -109,6 +111,18 @@ pub enum ApiError {
     /// The body could not be read from the connection.
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// The body did not arrive within `limits.http.readBodyTimeout`.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// The body is compressed or otherwise encoded.
+    #[error("unsupported Content-Encoding {0}")]
+    UnsupportedEncoding(String),
+    /// The request head was refused before it was parsed.
+    #[error("request refused: {}", .0.code())]
+    Rejected(Rejection),
+    /// The client holds `limits.http.maxConnectionsPerClient` connections already.
+    #[error("too many connections from this client")]
+    TooManyConnections,
     /// A bug or an unexpected failure; logged, never echoed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -146,7 +160,7 @@ impl ApiError {
                         StatusCode::BAD_REQUEST,
                         title,
                         "Resource is not valid".into(),
-                        v.causes.clone(),
+                        v.wire_causes(),
                     ),
                     Error::Conflict => (StatusCode::PRECONDITION_FAILED, title, "Precondition Failed".into(), vec![]),
                     Error::Store(StoreError::Unavailable(_)) | Error::ActorGone => (
@@ -221,9 +235,87 @@ impl ApiError {
                 "Could not read the request body".into(),
                 vec![],
             ),
+            ApiError::BodyTimeout(limit) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                format!(
+                    "the request body did not arrive within {}s (limits.http.readBodyTimeout)",
+                    limit.as_secs_f64()
+                ),
+                vec![],
+            ),
+            ApiError::UnsupportedEncoding(encoding) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                format!("request bodies must not be encoded, but Content-Encoding is {encoding}"),
+                vec![],
+            ),
+            ApiError::Rejected(why) => rejection(*why),
+            ApiError::TooManyConnections => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "this client holds too many open connections (limits.http.maxConnectionsPerClient); close some and retry".into(),
+                vec![],
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, INTERNAL.into(), vec![]),
         }
     }
+}
+
+/// What a request refused before parsing is told.
+fn rejection(why: Rejection) -> (StatusCode, &'static str, String, Vec<Cause>) {
+    let (status, details) = match why {
+        Rejection::RequestLine => (
+            StatusCode::BAD_REQUEST,
+            "the request line is malformed: expected METHOD /path HTTP/1.1".to_string(),
+        ),
+        Rejection::Target => (
+            StatusCode::BAD_REQUEST,
+            "the request target must be an absolute path such as /meshes".to_string(),
+        ),
+        Rejection::Version => (
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "the API speaks HTTP/1.0 and HTTP/1.1".to_string(),
+        ),
+        Rejection::Header => (
+            StatusCode::BAD_REQUEST,
+            "a request header is malformed (a header name must be a token, a value must not hold control characters)".to_string(),
+        ),
+        Rejection::UriTooLong => (
+            StatusCode::URI_TOO_LONG,
+            format!("the request line must not be longer than {MAX_REQUEST_LINE} bytes"),
+        ),
+        Rejection::HeadTooLarge => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request head must not be larger than {MAX_HEAD} bytes"),
+        ),
+        Rejection::TooManyHeaders => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("a request must not carry more than {MAX_HEADERS} headers"),
+        ),
+        Rejection::Length => (
+            StatusCode::BAD_REQUEST,
+            "Content-Length must be one decimal number, and not be combined with Transfer-Encoding".to_string(),
+        ),
+        Rejection::TransferEncoding => (
+            StatusCode::NOT_IMPLEMENTED,
+            "the only transfer coding accepted is chunked".to_string(),
+        ),
+        Rejection::ReservedHeader => (
+            StatusCode::BAD_REQUEST,
+            format!("the header {} is reserved", crate::http::guard::REJECTED_HEADER),
+        ),
+        Rejection::HeadTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "the request head did not arrive in time (limits.http.readHeaderTimeout)".to_string(),
+        ),
+    };
+    (
+        status,
+        status.canonical_reason().unwrap_or("Bad Request"),
+        details,
+        vec![],
+    )
 }
 
 fn join(methods: &[Method], sep: &str) -> String {
@@ -242,6 +334,42 @@ struct ErrorBody<'a> {
     causes: &'a [Cause],
 }
 
+impl ApiError {
+    /// The error JSON alone, for a response written outside actix (a refused connection).
+    pub fn json_body(&self) -> Vec<u8> {
+        let (_, title, details, causes) = self.parts();
+        serde_json::to_vec(&ErrorBody {
+            title,
+            details: &details,
+            causes: &causes,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Failures that are the server's own (logged at ERROR); everything else is the client's.
+    fn is_server_fault(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Internal(_)
+                | ApiError::Domain {
+                    error: Error::Store(StoreError::Internal(_)),
+                    ..
+                }
+        )
+    }
+
+    /// The connection cannot be reused after this error (the body was not read).
+    fn closes(&self) -> bool {
+        matches!(
+            self,
+            ApiError::BodyTooLarge(_)
+                | ApiError::BodyTimeout(_)
+                | ApiError::BodyRead(_)
+                | ApiError::Rejected(_)
+        )
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.parts().0
@@ -249,8 +377,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, title, details, causes) = self.parts();
-        if status.is_server_error() {
+        if self.is_server_fault() {
             tracing::error!(error = %self, "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
         }
         let body = ErrorBody {
             title,
@@ -260,6 +390,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(status);
         if let ApiError::MethodNotAllowed { allowed, .. } = self {
             resp.insert_header((header::ALLOW, join(allowed, ", ")));
+        }
+        if self.closes() {
+            resp.force_close();
         }
         match serde_json::to_vec(&body) {
             Ok(bytes) => resp.content_type("application/json").body(bytes),

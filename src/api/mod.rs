@@ -8,7 +8,7 @@ pub mod handlers;
 pub mod pagination;
 pub mod routes;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_web::http::{header, Method};
@@ -36,6 +36,8 @@ pub struct ApiState {
     pub read_only: bool,
     /// Allowed CORS origins.
     pub cors: Cors,
+    /// `limits.http.readBodyTimeout`.
+    pub body_timeout: Duration,
     /// `http://<advertisedHostname>:<port>`, the base of `next` links.
     pub public_url: String,
     /// Body of `GET /`.
@@ -129,7 +131,7 @@ async fn route(
         return Err(ApiError::ReadOnly);
     }
     let body = if *method == Method::PUT {
-        read_body(payload).await?
+        read_body(req, payload, MAX_BODY, state.body_timeout).await?
     } else {
         Bytes::new()
     };
@@ -220,14 +222,41 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(mut payload: web::Payload) -> Result<Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::BodyTooLarge(MAX_BODY));
+/// Reads a whole request body of at most `limit` bytes within `timeout`. A declared length
+/// over the limit is refused before anything is read, and an encoded body is refused (the API
+/// reads JSON as sent; a gzip body read as JSON would be garbage).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
+        let encoding = encoding.to_str().unwrap_or("").trim();
+        if !encoding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedEncoding(encoding.to_string()));
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::BodyTooLarge(limit));
+    }
+    let read = async {
+        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::BodyTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    actix_web::rt::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout))?
 }

@@ -30,6 +30,13 @@ use super::encode::{Encoded, Encoder, CLUSTER, ENDPOINT, LISTENER, ROUTE};
 /// listeners before routes, so Envoy never sees a reference to something it has not got).
 const TYPES: [&str; 4] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];
 
+/// Largest DiscoveryResponse sent (D24, as Kuma 2.14): a proxy whose configuration of one type
+/// is larger keeps its last one, and the control plane logs why.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Longest client-sent text echoed back in an error (a node id, say).
+const MAX_ECHO: usize = 128;
+
 /// Responses buffered per stream before the stream task waits for Envoy to read.
 const OUTBOUND_BUFFER: usize = 16;
 
@@ -146,8 +153,39 @@ pub fn parse_node_id(id: &str) -> Result<(String, String), String> {
             Ok((mesh.to_string(), name.to_string()))
         }
         _ => Err(format!(
-            "node.id {id:?} is not of the form <mesh>.<dataplane name>"
+            "node.id {} is not of the form <mesh>.<dataplane name>",
+            echo(id)
         )),
+    }
+}
+
+/// `text` quoted for an error message, cut to [`MAX_ECHO`] characters so a client cannot make
+/// the control plane send (and log) its megabytes back.
+fn echo(text: &str) -> String {
+    let mut chars = text.chars();
+    let shown: String = chars.by_ref().take(MAX_ECHO).collect();
+    match chars.next() {
+        None => format!("{shown:?}"),
+        Some(_) => format!("{shown:?}… ({} bytes in all)", text.len()),
+    }
+}
+
+/// The status a stream whose request could not be read ends with, or `None` when the
+/// connection simply broke (nothing can be told to the client then).
+fn unreadable(status: &Status) -> Option<Status> {
+    match status.code() {
+        // tonic's "decoded message length too large": gRPC calls that RESOURCE_EXHAUSTED.
+        tonic::Code::OutOfRange => Some(Status::resource_exhausted(format!(
+            "a DiscoveryRequest exceeded the control plane's size limit: {}",
+            status.message()
+        ))),
+        tonic::Code::Internal | tonic::Code::InvalidArgument => {
+            Some(Status::invalid_argument(format!(
+                "the DiscoveryRequest could not be decoded: {}",
+                status.message()
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -165,6 +203,8 @@ struct TypeState {
     /// Nonces sent and not yet answered: each response is counted ACKed or rejected once,
     /// however often Envoy repeats a nonce (it does while warming clusters).
     unanswered: Vec<String>,
+    /// A version not sent for being over [`MAX_RESPONSE_BYTES`] (logged once).
+    oversized: Option<String>,
 }
 
 /// Unanswered nonces remembered per type; older ones are forgotten (Envoy answers in order).
@@ -282,10 +322,16 @@ impl AdsStream {
                         }
                     }
                     Ok(None) => break End::Closed,
-                    Err(status) => {
-                        tracing::debug!(%status, "stream broke");
-                        break End::Closed;
-                    }
+                    Err(status) => match unreadable(&status) {
+                        Some(refusal) => {
+                            tracing::warn!(error = %status.message(), "refusing an unreadable DiscoveryRequest");
+                            break End::Refused(refusal);
+                        }
+                        None => {
+                            tracing::debug!(%status, "stream broke");
+                            break End::Closed;
+                        }
+                    },
                 },
                 alive = changed => {
                     if !alive {
@@ -435,6 +481,22 @@ impl AdsStream {
             return Ok(());
         };
         let encoded = &proxy.encoded[t];
+        let bytes: usize = encoded.resources.iter().map(|r| r.value.len()).sum();
+        if bytes > MAX_RESPONSE_BYTES {
+            let state = &mut self.types[t];
+            if state.oversized.as_ref() != Some(&encoded.version) {
+                tracing::error!(
+                    mesh = %proxy.mesh,
+                    dataplane = %proxy.dataplane,
+                    type_url = encoded.type_url,
+                    bytes,
+                    limit = MAX_RESPONSE_BYTES,
+                    "configuration too large to send; the proxy keeps its last one"
+                );
+                state.oversized = Some(encoded.version.clone());
+            }
+            return Ok(());
+        }
         self.nonces += 1;
         let nonce = self.nonces.to_string();
         let response = Box::new(DiscoveryResponse {

@@ -70,6 +70,12 @@ pub(super) struct EnvVars {
 
     reports_enabled: Option<String>,
 
+    limits_http_read_header_timeout: Option<String>,
+    limits_http_read_body_timeout: Option<String>,
+    limits_http_idle_timeout: Option<String>,
+    limits_http_max_connections: Option<String>,
+    limits_http_max_connections_per_client: Option<String>,
+
     /// `KUMA_*` variables Ursa does not understand (lower-cased, prefix stripped).
     #[serde(flatten, skip_serializing)]
     unknown: BTreeMap<String, String>,
@@ -395,6 +401,38 @@ pub(super) fn apply(
         env.reports_enabled,
         boolean,
     )?;
+
+    let http = &mut c.limits.http;
+    set(
+        &mut http.read_header_timeout,
+        "KUMA_LIMITS_HTTP_READ_HEADER_TIMEOUT",
+        env.limits_http_read_header_timeout,
+        duration,
+    )?;
+    set(
+        &mut http.read_body_timeout,
+        "KUMA_LIMITS_HTTP_READ_BODY_TIMEOUT",
+        env.limits_http_read_body_timeout,
+        duration,
+    )?;
+    set(
+        &mut http.idle_timeout,
+        "KUMA_LIMITS_HTTP_IDLE_TIMEOUT",
+        env.limits_http_idle_timeout,
+        duration,
+    )?;
+    set(
+        &mut http.max_connections,
+        "KUMA_LIMITS_HTTP_MAX_CONNECTIONS",
+        env.limits_http_max_connections,
+        count,
+    )?;
+    set(
+        &mut http.max_connections_per_client,
+        "KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        env.limits_http_max_connections_per_client,
+        count,
+    )?;
     Ok(())
 }
 
@@ -591,6 +629,11 @@ mod tests {
                 "type: Mesh\nname: default\nmtls: {}\n",
             ),
             ("KUMA_REPORTS_ENABLED", "F"),
+            ("KUMA_LIMITS_HTTP_READ_HEADER_TIMEOUT", "2s"),
+            ("KUMA_LIMITS_HTTP_READ_BODY_TIMEOUT", "3s"),
+            ("KUMA_LIMITS_HTTP_IDLE_TIMEOUT", "4s"),
+            ("KUMA_LIMITS_HTTP_MAX_CONNECTIONS", "100"),
+            ("KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT", "10"),
         ])
         .expect("load");
 
@@ -645,6 +688,12 @@ mod tests {
         admin.apis.dataplane_token.enabled = false;
         expected.defaults.mesh = "type: Mesh\nname: default\nmtls: {}\n".into();
         expected.reports.enabled = false;
+        let http = &mut expected.limits.http;
+        http.read_header_timeout = GoDuration::from_secs(2);
+        http.read_body_timeout = GoDuration::from_secs(3);
+        http.idle_timeout = GoDuration::from_secs(4);
+        http.max_connections = 100;
+        http.max_connections_per_client = 10;
         assert_eq!(config, expected);
     }
 
@@ -664,6 +713,7 @@ mod tests {
                 n if n.ends_with("_enabled") || n.ends_with("read_only") => "t",
                 n if n.ends_with("_timeout") && n.starts_with("store") => "77",
                 "store_postgres_max_open_connections" => "7",
+                n if n.starts_with("limits_http_max_") => "7",
                 n if n.ends_with("_timeout") || n.ends_with("_interval") => "7m0s",
                 _ => "changed",
             };

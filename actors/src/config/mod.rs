@@ -95,6 +95,8 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     /// Usage reports.
     pub reports: ReportsConfig,
+    /// Bounds on what clients can make the control plane hold (Ursa extension).
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -110,6 +112,7 @@ impl Default for Config {
             admin_server: AdminServerConfig::default(),
             defaults: DefaultsConfig::default(),
             reports: ReportsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -258,11 +261,20 @@ impl Default for ApiServerConfig {
             interface: "0.0.0.0".to_owned(),
             port: 5681,
             read_only: false,
-            cors_allowed_domains: vec![".*".to_owned()],
+            cors_allowed_domains: LOOPBACK_ORIGINS.iter().map(|o| (*o).to_owned()).collect(),
             catalog: CatalogConfig::default(),
         }
     }
 }
+
+/// The default `apiServer.corsAllowedDomains` (D23): pages served from this machine only (Kuma's
+/// GUI among them), on any port. Kuma's `.*` let any web page make an operator's browser
+/// write to the API; it must now be configured explicitly.
+pub const LOOPBACK_ORIGINS: [&str; 3] = [
+    r"^https?://localhost(:[0-9]+)?$",
+    r"^https?://127\.0\.0\.1(:[0-9]+)?$",
+    r"^https?://\[::1\](:[0-9]+)?$",
+];
 
 /// `apiServer.catalog`: the URLs `GET /catalog` advertises.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,6 +465,42 @@ pub struct DataplaneTokenApiConfig {
 impl Default for DataplaneTokenApiConfig {
     fn default() -> DataplaneTokenApiConfig {
         DataplaneTokenApiConfig { enabled: true }
+    }
+}
+
+/// `limits`: bounds on what clients can make the control plane hold (Ursa extension).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Every HTTP server of the control plane (API, bootstrap).
+    pub http: HttpLimits,
+}
+
+/// `limits.http`: time and connection limits of each HTTP server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HttpLimits {
+    /// A request head, once begun, must arrive within this.
+    pub read_header_timeout: GoDuration,
+    /// A request body must arrive within this of its head.
+    pub read_body_timeout: GoDuration,
+    /// A kept-alive connection with no request is closed after this.
+    pub idle_timeout: GoDuration,
+    /// Open connections per server (0 = a quarter of the process's file-descriptor limit).
+    pub max_connections: u32,
+    /// Open connections per client address and server (0 = no cap).
+    pub max_connections_per_client: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            read_header_timeout: GoDuration::from_secs(5),
+            read_body_timeout: GoDuration::from_secs(10),
+            idle_timeout: GoDuration::from_secs(30),
+            max_connections: 0,
+            max_connections_per_client: 256,
+        }
     }
 }
 
@@ -702,7 +750,18 @@ mod tests {
         assert_eq!(c.api_server.interface, "0.0.0.0");
         assert_eq!(c.api_server.port, 5681);
         assert!(!c.api_server.read_only);
-        assert_eq!(c.api_server.cors_allowed_domains, vec![".*"]);
+        assert_eq!(c.api_server.cors_allowed_domains, LOOPBACK_ORIGINS.to_vec());
+        assert_eq!(c.limits, LimitsConfig::default());
+        assert_eq!(
+            c.limits.http,
+            HttpLimits {
+                read_header_timeout: GoDuration::from_secs(5),
+                read_body_timeout: GoDuration::from_secs(10),
+                idle_timeout: GoDuration::from_secs(30),
+                max_connections: 0,
+                max_connections_per_client: 256,
+            }
+        );
         assert_eq!(c.api_server.catalog, CatalogConfig::default());
         assert_eq!(c.bootstrap_server.port, 5682);
         let p = &c.bootstrap_server.params;
@@ -989,7 +1048,7 @@ mod tests {
                 "apiServer": {
                     "catalog": {"bootstrap": {"url": "http://localhost:5682"},
                                 "monitoringAssignment": {"url": "grpc://localhost:5676"}},
-                    "corsAllowedDomains": [".*"],
+                    "corsAllowedDomains": LOOPBACK_ORIGINS,
                     "interface": "0.0.0.0",
                     "port": 5681,
                     "readOnly": false
@@ -1003,6 +1062,9 @@ mod tests {
                 "defaults": {"mesh": "type: Mesh\nname: default\n"},
                 "environment": "universal",
                 "general": {"advertisedHostname": "localhost"},
+                "limits": {"http": {"idleTimeout": "30s", "maxConnections": 0,
+                                    "maxConnectionsPerClient": 256, "readBodyTimeout": "10s",
+                                    "readHeaderTimeout": "5s"}},
                 "monitoringAssignmentServer": {"assignmentRefreshInterval": "1s", "grpcPort": 5676},
                 "reports": {"enabled": true},
                 "store": {

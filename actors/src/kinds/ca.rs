@@ -31,11 +31,10 @@ pub fn validate_backends(mtls: &Mtls, mesh_name: &str) -> Violations {
         let path = Path::root("mtls").field("backends").index(i);
         let config = path.field("config");
         match backend.type_.as_str() {
-            BUILTIN => {
-                if let Err(e) = BuiltinConfig::from_conf(backend.conf.as_ref()) {
-                    v.add(&config, format!("could not convert backend config: {e}"));
-                }
-            }
+            BUILTIN => match BuiltinConfig::from_conf(backend.conf.as_ref()) {
+                Err(e) => v.add(&config, format!("could not convert backend config: {e}")),
+                Ok(builtin) => builtin.check(&path.field("conf").field("caCert"), &mut v),
+            },
             PROVIDED => {
                 let enabled = backend.name == mtls.enabled_backend;
                 check_provided(backend, enabled, mesh_name, &config, &mut v);
@@ -81,6 +80,71 @@ impl BuiltinConfig {
             rsa_bits,
             expiration,
         })
+    }
+}
+
+/// RSA key sizes a builtin CA may be given: large enough to be safe, small enough that
+/// generating one is not a denial of service (a 16384-bit key takes minutes of CPU).
+pub const RSA_BITS: std::ops::RangeInclusive<u32> = 2048..=4096;
+
+/// Validity bounds of a certificate, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidityBounds {
+    /// Shortest.
+    pub min: i64,
+    /// Longest.
+    pub max: i64,
+}
+
+/// A builtin CA's root: at least an hour, at most 100 years.
+pub const CA_VALIDITY: ValidityBounds = ValidityBounds {
+    min: 3600,
+    max: 100 * 365 * 24 * 3600,
+};
+
+/// A dataplane certificate: at least 10 s (it is re-issued at 4/5 of its life), at most a year.
+pub const DP_CERT_VALIDITY: ValidityBounds = ValidityBounds {
+    min: 10,
+    max: 365 * 24 * 3600,
+};
+
+/// Reports `d` at `field` when it is outside `bounds`.
+pub fn check_validity(d: &Duration, bounds: ValidityBounds, field: &Path, v: &mut Violations) {
+    let nanos = i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos);
+    let (min, max) = (
+        i128::from(bounds.min) * 1_000_000_000,
+        i128::from(bounds.max) * 1_000_000_000,
+    );
+    if nanos < min || nanos > max {
+        v.add(
+            field,
+            format!(
+                "has to be between {}s and {}h",
+                bounds.min,
+                bounds.max / 3600
+            ),
+        );
+    }
+}
+
+impl BuiltinConfig {
+    /// Range checks of a converted configuration; `path` is its `conf.caCert`.
+    fn check(&self, path: &Path, v: &mut Violations) {
+        if let Some(bits) = self.rsa_bits {
+            if !RSA_BITS.contains(&bits) {
+                v.add(
+                    path.field("RSAbits"),
+                    format!(
+                        "has to be between {} and {}",
+                        RSA_BITS.start(),
+                        RSA_BITS.end()
+                    ),
+                );
+            }
+        }
+        if let Some(expiration) = &self.expiration {
+            check_validity(expiration, CA_VALIDITY, &path.field("expiration"), v);
+        }
     }
 }
 

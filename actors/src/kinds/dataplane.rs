@@ -183,6 +183,14 @@ impl DataplaneSpec {
         {
             v.add(root.field("address"), INVALID_IP);
         }
+        if let Some(tp) = &networking.transparent_proxying {
+            if tp.redirect_port > 65535 {
+                v.add(
+                    root.field("transparentProxying").field("redirectPort"),
+                    "redirectPort has to be in range of [0, 65535]",
+                );
+            }
+        }
         if let Some(gateway) = &networking.gateway {
             let tags = root.field("gateway").field("tags");
             if !gateway.tags.contains_key(SERVICE_TAG) {
@@ -190,15 +198,51 @@ impl DataplaneSpec {
             }
             check_tags(&tags, &gateway.tags, &mut v);
         }
-        for (i, inbound) in networking.inbound.iter().enumerate() {
-            inbound.check(&root.field("inbound").index(i), &networking.address, &mut v);
+        // D24: past the cap only the cap is reported, so an oversized list costs no more.
+        if networking.inbound.len() > MAX_INBOUNDS {
+            v.add(
+                root.field("inbound"),
+                format!(
+                    "has {} inbound interfaces; at most {MAX_INBOUNDS} are allowed",
+                    networking.inbound.len()
+                ),
+            );
+        } else {
+            for (i, inbound) in networking.inbound.iter().enumerate() {
+                inbound.check(&root.field("inbound").index(i), &networking.address, &mut v);
+            }
         }
-        for (i, outbound) in networking.outbound.iter().enumerate() {
-            outbound.check(&root.field("outbound").index(i), &mut v);
+        if networking.outbound.len() > MAX_OUTBOUNDS {
+            v.add(
+                root.field("outbound"),
+                format!(
+                    "has {} outbound interfaces; at most {MAX_OUTBOUNDS} are allowed",
+                    networking.outbound.len()
+                ),
+            );
+        } else {
+            for (i, outbound) in networking.outbound.iter().enumerate() {
+                outbound.check(&root.field("outbound").index(i), &mut v);
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            if metrics.type_.is_empty() || metrics.type_ == super::mesh::PROMETHEUS {
+                let conf = metrics.conf.clone().unwrap_or_default();
+                if let Err(e) =
+                    super::mesh::prometheus_conf(&conf, &Path::root("metrics").field("conf"))
+                {
+                    v.extend(e);
+                }
+            }
         }
         v
     }
 }
+
+/// Most inbound interfaces a Dataplane may have (D24).
+pub const MAX_INBOUNDS: usize = 1_000;
+/// Most outbound interfaces a Dataplane may have (D24).
+pub const MAX_OUTBOUNDS: usize = 1_000;
 
 const NO_INBOUND: &str = "has to contain at least one inbound interface or gateway";
 const INVALID_IP: &str = "address has to be valid IP address";

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::proto::{self, is_default, Timestamp};
 use crate::validation::Violations;
 
+/// Subscriptions kept per insight, most recent last (X10).
+pub const MAX_SUBSCRIPTIONS: usize = 10;
+
 /// Spec of a `DataplaneInsight`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -19,6 +22,17 @@ pub struct DataplaneInsightSpec {
     /// Certificate state of the dataplane.
     #[serde(rename = "mTLS", default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsInsight>,
+}
+
+impl DataplaneInsightSpec {
+    /// Drops all but the [`MAX_SUBSCRIPTIONS`] most recent (last) subscriptions, as every
+    /// write keeps them (D24: a client-sent insight is trimmed like a proxy-reported one).
+    pub fn keep_recent(&mut self) {
+        if self.subscriptions.len() > MAX_SUBSCRIPTIONS {
+            let excess = self.subscriptions.len() - MAX_SUBSCRIPTIONS;
+            self.subscriptions.drain(..excess);
+        }
+    }
 }
 
 /// One ADS stream of a dataplane.

@@ -305,11 +305,17 @@ impl Mtls {
     fn check(&self, root: &Path, v: &mut Violations) {
         let mut names = UsedNames::default();
         for (i, backend) in self.backends.iter().enumerate() {
-            names.check(
-                &backend.name,
-                root.field("backends").index(i).field("name"),
-                v,
-            );
+            let path = root.field("backends").index(i);
+            names.check(&backend.name, path.field("name"), v);
+            let expiration = backend
+                .dp_cert
+                .as_ref()
+                .and_then(|d| d.rotation.as_ref())
+                .and_then(|r| r.expiration.as_ref());
+            if let Some(expiration) = expiration {
+                let field = path.field("dpCert").field("rotation").field("expiration");
+                ca::check_validity(expiration, ca::DP_CERT_VALIDITY, &field, v);
+            }
         }
         // The backend type is checked with the CA plugins (§6.2.5), see [`prepare`].
         if !self.enabled_backend.is_empty() && !names.contains(&self.enabled_backend) {
@@ -507,47 +513,60 @@ fn apply_metrics_defaults(spec: &mut MeshSpec) -> Violations {
             .index(i)
             .field("conf");
         let conf = backend.conf.take().unwrap_or_default();
-        let port = match conf.get("port") {
-            None | Some(serde_json::Value::Null) => Some(0),
-            Some(value) => backend_conf::to_u32(value).ok().filter(|p| *p <= 65535),
-        };
-        let path = match conf.get("path") {
-            None | Some(serde_json::Value::Null) => Some(String::new()),
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(_) => None,
-        };
-        match (port, path) {
-            (Some(port), Some(path)) => {
-                let mut defaulted = Struct::new();
-                let path = if path.is_empty() {
-                    DEFAULT_PROMETHEUS_PATH.to_string()
-                } else {
-                    path
-                };
-                let port = if port == 0 {
-                    DEFAULT_PROMETHEUS_PORT
-                } else {
-                    port
-                };
-                defaulted.insert("path".into(), path.into());
-                defaulted.insert("port".into(), port.into());
-                backend.conf = Some(defaulted);
-            }
-            (port, path) => {
-                if port.is_none() {
-                    v.add(
-                        conf_path.field("port"),
-                        "has to be an integer in range of [0, 65535]",
-                    );
-                }
-                if path.is_none() {
-                    v.add(conf_path.field("path"), "has to be a string");
-                }
+        match prometheus_conf(&conf, &conf_path) {
+            Ok(defaulted) => backend.conf = Some(defaulted),
+            Err(e) => {
+                v.extend(e);
                 backend.conf = Some(conf);
             }
         }
     }
     v
+}
+
+/// A prometheus backend's `conf` as exactly `{"path", "port"}` with defaults, or what is wrong
+/// with it at `conf_path`. One rule for a Mesh's backends and a Dataplane's override.
+pub(super) fn prometheus_conf(conf: &Struct, conf_path: &Path) -> Result<Struct, Violations> {
+    let port = match conf.get("port") {
+        None | Some(serde_json::Value::Null) => Some(0),
+        Some(value) => backend_conf::to_u32(value).ok().filter(|p| *p <= 65535),
+    };
+    let path = match conf.get("path") {
+        None | Some(serde_json::Value::Null) => Some(String::new()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => None,
+    };
+    match (port, path) {
+        (Some(port), Some(path)) => {
+            let mut defaulted = Struct::new();
+            let path = if path.is_empty() {
+                DEFAULT_PROMETHEUS_PATH.to_string()
+            } else {
+                path
+            };
+            let port = if port == 0 {
+                DEFAULT_PROMETHEUS_PORT
+            } else {
+                port
+            };
+            defaulted.insert("path".into(), path.into());
+            defaulted.insert("port".into(), port.into());
+            Ok(defaulted)
+        }
+        (port, path) => {
+            let mut v = Violations::new();
+            if port.is_none() {
+                v.add(
+                    conf_path.field("port"),
+                    "has to be an integer in range of [0, 65535]",
+                );
+            }
+            if path.is_none() {
+                v.add(conf_path.field("path"), "has to be a string");
+            }
+            Err(v)
+        }
+    }
 }
 
 /// The whole Mesh pipeline of a PUT (§3.6.1, §3.6.2, §7.2): defaults, structural validation,

@@ -19,8 +19,7 @@ use crate::xds::{generate, EndpointIndex, MeshView, ProxyConfig};
 /// writes yields one push (X2).
 const COALESCE: Duration = Duration::from_millis(10);
 
-/// Subscriptions kept per insight, most recent last (X10).
-pub const MAX_SUBSCRIPTIONS: usize = 10;
+pub use crate::kinds::insight::MAX_SUBSCRIPTIONS;
 
 /// The proxies of one Dataplane name: one config channel shared by all its streams.
 pub(super) struct ProxyEntry {
@@ -123,10 +122,7 @@ impl MeshActor {
             Some(slot) => *slot = subscription,
             None => spec.subscriptions.push(subscription),
         }
-        if spec.subscriptions.len() > MAX_SUBSCRIPTIONS {
-            let excess = spec.subscriptions.len() - MAX_SUBSCRIPTIONS;
-            spec.subscriptions.drain(..excess);
-        }
+        spec.keep_recent();
         // Proxies' updates change the insight in memory at once (the API shows them live) and
         // reach the store at most once per flush interval; the version stays the stored one.
         let resource = match &existing {

@@ -255,7 +255,10 @@ pub struct PutResource {
 impl Handler<PutResource> for MeshActor {
     type Result = ResponseFuture<Result<Op, OpError>>;
 
-    fn handle(&mut self, msg: PutResource, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: PutResource, ctx: &mut Self::Context) -> Self::Result {
+        if let Spec::DataplaneInsight(insight) = &mut msg.spec {
+            insight.keep_recent();
+        }
         let kind = msg.spec.kind();
         let existing = self.effective(kind, &msg.name);
         let op = if existing.is_some() {
