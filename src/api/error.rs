@@ -120,9 +120,7 @@ pub enum ApiError {
     /// The request head was refused before it was parsed.
     #[error("request refused: {}", .0.code())]
     Rejected(Rejection),
-    /// The client holds `limits.http.maxConnectionsPerClient` connections already.
-    #[error("too many connections from this client")]
-    TooManyConnections,
+
     /// A bug or an unexpected failure; logged, never echoed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -251,12 +249,7 @@ impl ApiError {
                 vec![],
             ),
             ApiError::Rejected(why) => rejection(*why),
-            ApiError::TooManyConnections => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                "this client holds too many open connections (limits.http.maxConnectionsPerClient); close some and retry".into(),
-                vec![],
-            ),
+
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, INTERNAL.into(), vec![]),
         }
     }
@@ -309,6 +302,10 @@ fn rejection(why: Rejection) -> (StatusCode, &'static str, String, Vec<Cause>) {
             StatusCode::REQUEST_TIMEOUT,
             "the request head did not arrive in time (limits.http.readHeaderTimeout)".to_string(),
         ),
+        Rejection::TooManyConnections => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this client holds too many open connections (limits.http.maxConnectionsPerClient); close some and retry".to_string(),
+        ),
     };
     (
         status,
@@ -335,17 +332,6 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    /// The error JSON alone, for a response written outside actix (a refused connection).
-    pub fn json_body(&self) -> Vec<u8> {
-        let (_, title, details, causes) = self.parts();
-        serde_json::to_vec(&ErrorBody {
-            title,
-            details: &details,
-            causes: &causes,
-        })
-        .unwrap_or_default()
-    }
-
     /// Failures that are the server's own (logged at ERROR); everything else is the client's.
     fn is_server_fault(&self) -> bool {
         matches!(
@@ -379,7 +365,8 @@ impl ResponseError for ApiError {
         let (status, title, details, causes) = self.parts();
         if self.is_server_fault() {
             tracing::error!(error = %self, "request failed");
-        } else if status.is_server_error() {
+        } else if status.is_server_error() && matches!(self, ApiError::Domain { .. }) {
+            // The store or an actor is unavailable: not the client's doing, but not a bug.
             tracing::warn!(error = %self, "request failed");
         }
         let body = ErrorBody {

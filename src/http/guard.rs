@@ -64,10 +64,12 @@ pub enum Rejection {
     ReservedHeader,
     /// The head did not complete within the header timeout.
     HeadTimeout,
+    /// The client holds its share of connections already (`maxConnectionsPerClient`).
+    TooManyConnections,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 11] = [
+    const ALL: [Rejection; 12] = [
         Rejection::RequestLine,
         Rejection::Target,
         Rejection::Version,
@@ -79,6 +81,7 @@ impl Rejection {
         Rejection::TransferEncoding,
         Rejection::ReservedHeader,
         Rejection::HeadTimeout,
+        Rejection::TooManyConnections,
     ];
 
     /// The token carried by the synthetic request.
@@ -95,6 +98,7 @@ impl Rejection {
             Rejection::TransferEncoding => "transfer-encoding",
             Rejection::ReservedHeader => "reserved-header",
             Rejection::HeadTimeout => "head-timeout",
+            Rejection::TooManyConnections => "too-many-connections",
         }
     }
 
@@ -105,7 +109,7 @@ impl Rejection {
 }
 
 /// Time limits of one connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Timeouts {
     /// A begun head must complete within this.
     pub header: Duration,
@@ -170,6 +174,13 @@ impl<T> Guarded<T> {
             first: true,
             _permit: permit,
         }
+    }
+
+    /// A connection refused before anything is read: it is answered `why` and closed.
+    pub fn refused(io: T, why: Rejection) -> Guarded<T> {
+        let mut guarded = Guarded::new(io, Timeouts::default(), None);
+        guarded.reject(why);
+        guarded
     }
 
     /// The underlying connection.
@@ -275,12 +286,13 @@ impl<T> Guarded<T> {
                 return false;
             }
             Err(httparse::Error::Version) => {
-                // `HTTP/2.0` and friends are a version Ursa does not speak; anything else there
-                // (a space in the path shifts a word into the version) is a malformed line.
+                // `GET /x HTTP/2.0` is a version Ursa does not speak; anything else there (a
+                // space in the path shifts a word into the version) is a malformed line.
                 let line = &self.head[..line_end.unwrap_or(self.head.len())];
-                let last = line.rsplit(|b| *b == b' ').next().unwrap_or(&[]);
-                let last = last.strip_suffix(b"\r").unwrap_or(last);
-                self.reject(if last.starts_with(b"HTTP/") {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let words: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+                let other_version = words.len() == 3 && words[2].starts_with(b"HTTP/");
+                self.reject(if other_version {
                     Rejection::Version
                 } else {
                     Rejection::RequestLine
@@ -470,8 +482,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
             }
             if let Framing::Rejected = this.framing {
                 // The synthetic request asked for `connection: close`: actix-http answers it
-                // and closes; nothing the client sends after it is read.
-                return Poll::Pending;
+                // and closes. Until then what the client still sends is read and dropped, so
+                // that the close is a FIN after the answer, not a reset that loses it.
+                let mut scratch = [0u8; 8192];
+                loop {
+                    let mut read = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.io).poll_read(cx, &mut read) {
+                        Poll::Ready(Ok(())) if !read.filled().is_empty() => continue,
+                        Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
             }
             if let Some(deadline) = &mut this.deadline {
                 if deadline.as_mut().poll(cx).is_ready() {

@@ -11,7 +11,6 @@ use actix_http::{HttpService, KeepAlive};
 use actix_server::Server;
 use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::dev::{AppConfig, Service};
-use actix_web::http::StatusCode;
 use actix_web::rt::net::TcpStream;
 use actix_web::{web, App, ResponseError};
 use futures_util::future::{ready, Either};
@@ -131,6 +130,7 @@ fn admit(
     name: &str,
     timeouts: Timeouts,
 ) -> Result<(Guarded<TcpStream>, Option<SocketAddr>), actix_http::error::DispatchError> {
+    // Never an error: a refused connection is still answered, in Kuma's error JSON.
     let permit = match peer {
         Some(peer) => clients.acquire(peer.ip()),
         None => Ok(None),
@@ -149,26 +149,11 @@ fn admit(
                     "refused a connection: the client holds limits.http.maxConnectionsPerClient connections already"
                 );
             }
-            // Best effort: a full socket buffer just means the client sees the close.
-            let _ = stream.try_write(&too_many_connections());
-            Err(actix_http::error::DispatchError::Io(std::io::Error::other(
-                "connection cap reached",
-            )))
+            // Answered 503 in the error JSON and closed, through actix like any refusal.
+            Ok((
+                Guarded::refused(stream, Rejection::TooManyConnections),
+                peer,
+            ))
         }
     }
-}
-
-/// The whole HTTP response a refused connection gets before it is closed.
-fn too_many_connections() -> Vec<u8> {
-    let body = ApiError::TooManyConnections.json_body();
-    let status = StatusCode::SERVICE_UNAVAILABLE;
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        body.len()
-    )
-    .into_bytes();
-    out.extend(body);
-    out
 }

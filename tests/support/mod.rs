@@ -11,6 +11,8 @@ use actix_web::dev::ServerHandle;
 use ursa_actors::config::Config;
 use ursa_cp::app::{self, Options};
 
+pub mod process;
+
 /// A running control plane, stopped on drop.
 pub struct TestServer {
     /// Where the API listens.
@@ -168,7 +170,8 @@ pub struct Response {
 }
 
 impl Response {
-    fn parse(raw: &[u8]) -> Response {
+    /// Parses a whole response as read from the connection.
+    pub fn parse(raw: &[u8]) -> Response {
         let split = raw
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
