@@ -15,7 +15,7 @@ use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
 use ursa_actors::store::postgres::PostgresStore;
 use ursa_actors::store::Store;
-use ursa_actors::supervisor::{BootError, Supervisor};
+use ursa_actors::supervisor::{BootError, Placement, Supervisor};
 
 use crate::api::{self, cors::Cors, ApiState};
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
@@ -93,6 +93,8 @@ pub struct Running {
     bootstrap: ServerHandle,
     xds_shutdown: watch::Sender<bool>,
     xds_thread: std::thread::JoinHandle<()>,
+    /// The threads the mesh actors run on.
+    mesh_threads: Vec<actix::Arbiter>,
 }
 
 impl Running {
@@ -108,8 +110,17 @@ impl Running {
         self.bootstrap.stop(true).await;
         let _ = self.xds_shutdown.send(true);
         let xds_thread = self.xds_thread;
-        // The xDS runtime ends its streams and joins here; do not block the actix thread on it.
-        let _ = tokio::task::spawn_blocking(move || xds_thread.join()).await;
+        let mesh_threads = self.mesh_threads;
+        // The xDS runtime ends its streams and joins here, and the mesh actors' threads stop;
+        // do not block the actix thread on them.
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = xds_thread.join();
+            for arbiter in mesh_threads {
+                arbiter.stop();
+                let _ = arbiter.join();
+            }
+        })
+        .await;
         result
     }
 }
@@ -168,11 +179,16 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     let settings = MeshSettings {
         insight_flush_interval: config.xds_server.dataplane_status_flush_interval.0,
     };
+    let mesh_threads: Vec<actix::Arbiter> = (0..config.general.mesh_threads())
+        .map(|_| actix::Arbiter::new())
+        .collect();
+    let placement = Placement::new(mesh_threads.iter().map(|a| a.handle()).collect());
     let supervisor = Supervisor::boot(
         store,
         registry.clone(),
         Some(&config.defaults.mesh),
         settings,
+        placement,
     )
     .await?;
     let instance_id = uuid::Uuid::new_v4().to_string();
@@ -261,6 +277,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         },
         xds_shutdown,
         xds_thread,
+        mesh_threads,
     })
 }
 

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use ursa_actors::config::Config;
 use ursa_actors::kinds::dataplane::DataplaneSpec;
 use ursa_actors::kinds::Kind;
-use ursa_actors::mesh_actor::GetResource;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::validation::Violations;
 use ursa_actors::{Error, Spec};
@@ -120,15 +119,8 @@ async fn render_for(body: &[u8], state: &BootstrapState) -> Result<String, ApiEr
         ));
     }
     let not_found = || ApiError::domain(Title::Bootstrap, Error::NotFound);
-    let addr = state.registry.get(&req.mesh).ok_or_else(not_found)?;
-    let dataplane = addr
-        .send(GetResource {
-            kind: Kind::Dataplane,
-            name: req.name.clone(),
-        })
-        .await
-        .map_err(|_| not_found())?
-        .map_err(|e| ApiError::domain(Title::Bootstrap, e))?;
+    let mesh = state.registry.state(&req.mesh).ok_or_else(not_found)?;
+    let dataplane = mesh.get(Kind::Dataplane, &req.name).ok_or_else(not_found)?;
     let Spec::Dataplane(spec) = &dataplane.spec else {
         return Err(not_found());
     };

@@ -62,6 +62,8 @@ fn start(env: &[(&str, &str)]) -> (Child, String) {
         .envs(env.iter().copied())
         .env("KUMA_API_SERVER_INTERFACE", "127.0.0.1")
         .env("KUMA_API_SERVER_PORT", "0")
+        .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
+        .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -15,7 +15,6 @@
 //! configuration inlined in an extra listener, and an `ads_cluster` + `ads_config` so that the
 //! EDS and RDS references over ADS are legal.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -26,30 +25,29 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{json, Value as Json};
 use serde_yaml::{Mapping, Value as Yaml};
-use ursa_actors::xds::{generate, EndpointIndex, MeshView};
+use ursa_actors::state::MeshState;
+use ursa_actors::xds::{generate, EndpointIndex, ProxyConfig};
 use ursa_actors::{Kind, Resource};
-use ursa_cp::xds::{encode, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+use ursa_cp::xds::encode::Encoder;
+use ursa_cp::xds::TypeUrl;
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
 /// A mesh built in code from JSON specs.
 struct TestMesh {
-    mesh: Resource,
-    resources: Vec<BTreeMap<String, Arc<Resource>>>,
+    state: MeshState,
 }
 
 impl TestMesh {
     fn new() -> TestMesh {
         TestMesh {
-            mesh: resource(Kind::Mesh, "default", json!({})),
-            resources: vec![BTreeMap::new(); Kind::ALL.len()],
+            state: MeshState::new(Arc::new(resource(Kind::Mesh, "default", json!({}))), []),
         }
     }
 
     fn add(mut self, kind: Kind, name: &str, spec: Json) -> TestMesh {
-        let r = Arc::new(resource(kind, name, spec));
-        self.resources[kind.index()].insert(name.to_string(), r);
+        self.state.insert(Arc::new(resource(kind, name, spec)));
         self
     }
 
@@ -57,25 +55,27 @@ impl TestMesh {
         self.add(Kind::Dataplane, name, spec)
     }
 
-    /// Generates, encodes and renders the configuration of `dataplane`.
+    /// Generates, encodes and renders the configuration of `dataplane`, through the path a
+    /// stream takes after a change: the shared encoder re-encoding from the previous (here
+    /// empty) configuration.
     fn render(&self, dataplane: &str) -> String {
-        let view = MeshView {
-            mesh: &self.mesh,
-            resources: &self.resources,
-        };
-        let index = EndpointIndex::build(&view);
-        let config = generate(
-            &view,
-            &index,
-            &self.resources[Kind::Dataplane.index()][dataplane],
-        );
-        let responses: Vec<Yaml> = encode(&config)
-            .into_iter()
-            .map(|encoded| {
+        let index = EndpointIndex::build(&self.state);
+        let dp = self
+            .state
+            .get(Kind::Dataplane, dataplane)
+            .expect("a dataplane");
+        let config = generate(&self.state, &index, dp).config;
+        let encoder = Encoder::new();
+        let empty = ProxyConfig::default();
+        let before = encoder.encode(&empty);
+        let encoded = encoder.reencode(Some((&empty, &before)), &config);
+        let responses: Vec<Yaml> = encoded
+            .iter()
+            .map(|(_, encoded)| {
                 to_yaml(&DiscoveryResponse {
-                    version_info: encoded.version,
-                    resources: encoded.resources,
-                    type_url: encoded.type_url.to_string(),
+                    version_info: encoded.version.clone(),
+                    resources: encoded.resources.clone(),
+                    type_url: encoded.type_url.as_str().to_string(),
                     ..Default::default()
                 })
             })
@@ -251,9 +251,9 @@ fn envoy_validate(name: &str, rendered: &str) {
             .map(|s| s.iter().map(without_type).collect())
             .unwrap_or_default()
     };
-    let mut listeners = of(LISTENER);
-    let mut clusters = of(CLUSTER);
-    for (i, cla) in of(ENDPOINT).into_iter().enumerate() {
+    let mut listeners = of(TypeUrl::Listener.as_str());
+    let mut clusters = of(TypeUrl::Cluster.as_str());
+    for (i, cla) in of(TypeUrl::Endpoint.as_str()).into_iter().enumerate() {
         clusters.push(yaml(json!({
             "name": format!("eds-check-{i}"),
             "type": "STATIC",
@@ -262,7 +262,7 @@ fn envoy_validate(name: &str, rendered: &str) {
         let last = clusters.last_mut().unwrap().as_mapping_mut().unwrap();
         last.insert("load_assignment".into(), cla);
     }
-    for (i, route) in of(ROUTE).into_iter().enumerate() {
+    for (i, route) in of(TypeUrl::Route.as_str()).into_iter().enumerate() {
         let mut listener = yaml(json!({
             "name": format!("rds-check-{i}"),
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": 20000 + i}},

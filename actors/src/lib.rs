@@ -11,6 +11,7 @@ pub mod page;
 pub mod proto;
 pub mod registry;
 pub mod resource;
+pub mod state;
 pub mod store;
 pub mod supervisor;
 pub mod validation;

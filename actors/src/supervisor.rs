@@ -35,11 +35,67 @@ pub enum BootError {
     CreateDefault(StoreError),
 }
 
+/// Where mesh actors run: arbiters (one thread each, one per core by default), taken in turn,
+/// so that a hundred meshes use every core and no mesh waits for another mesh's work.
+#[derive(Clone)]
+pub struct Placement {
+    arbiters: Vec<ArbiterHandle>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Placement {
+    /// Places actors on `arbiters` in turn (the current arbiter when empty).
+    pub fn new(arbiters: Vec<ArbiterHandle>) -> Placement {
+        let arbiters = if arbiters.is_empty() {
+            vec![Arbiter::current()]
+        } else {
+            arbiters
+        };
+        Placement {
+            arbiters,
+            next: Default::default(),
+        }
+    }
+
+    /// Everything on the current arbiter.
+    pub fn current() -> Placement {
+        Placement::new(Vec::new())
+    }
+
+    fn start(&self, actor: MeshActor) -> Addr<MeshActor> {
+        use std::sync::atomic::Ordering;
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        MeshActor::start_in_arbiter(&self.arbiters[i], move |_| actor)
+    }
+}
+
+/// What a new mesh actor needs besides its mesh.
+#[derive(Clone)]
+struct Spawner {
+    registry: MeshRegistry,
+    store: Arc<dyn Store>,
+    settings: MeshSettings,
+    placement: Placement,
+}
+
+impl Spawner {
+    /// Starts the actor of `mesh` holding `resources` and publishes it.
+    fn spawn(&self, mesh: Arc<Resource>, resources: Vec<Arc<Resource>>) -> Addr<MeshActor> {
+        let name = mesh.meta.name.clone();
+        let actor = MeshActor::new(mesh, resources, self.store.clone(), self.settings)
+            .published_in(self.registry.clone());
+        let reads = actor.reads();
+        let addr = self.placement.start(actor);
+        self.registry.insert(name, addr.clone(), reads);
+        addr
+    }
+}
+
 /// Creates and deletes meshes.
 pub struct Supervisor {
     registry: MeshRegistry,
     store: Arc<dyn Store>,
-    settings: MeshSettings,
+    spawner: Spawner,
     /// Local mesh creates and deletes completed; a store read issued before one may predate it.
     mesh_ops: u64,
     /// Meshes being deleted here: not to be adopted back from a read that predates the delete.
@@ -66,7 +122,14 @@ impl Supervisor {
         registry: MeshRegistry,
         default_mesh_yaml: Option<&str>,
         settings: MeshSettings,
+        placement: Placement,
     ) -> Result<Addr<Supervisor>, BootError> {
+        let spawner = Spawner {
+            registry: registry.clone(),
+            store: store.clone(),
+            settings,
+            placement,
+        };
         let all = store.load_all().await.map_err(BootError::Load)?;
         let mut meshes: Vec<Arc<Resource>> = Vec::new();
         let mut by_mesh: HashMap<String, Vec<Arc<Resource>>> = HashMap::new();
@@ -79,13 +142,7 @@ impl Supervisor {
         }
         for mesh in meshes {
             let resources = by_mesh.remove(&mesh.meta.name).unwrap_or_default();
-            let name = mesh.meta.name.clone();
-            registry.insert(
-                name,
-                MeshActor::new(mesh, resources, store.clone(), settings)
-                    .published_in(registry.clone())
-                    .start(),
-            );
+            spawner.spawn(mesh, resources);
         }
         for (mesh, orphans) in by_mesh {
             tracing::warn!(%mesh, count = orphans.len(), "resources of a mesh that does not exist were ignored");
@@ -118,19 +175,14 @@ impl Supervisor {
                     .await
                     .map_err(BootError::CreateDefault)?
                     .unwrap_or(mesh);
-                registry.insert(
-                    "default".into(),
-                    MeshActor::new(mesh, Vec::new(), store.clone(), settings)
-                        .published_in(registry.clone())
-                        .start(),
-                );
+                spawner.spawn(mesh, Vec::new());
                 tracing::info!("created the default mesh");
             }
         }
         Ok(Supervisor {
             registry,
             store,
-            settings,
+            spawner,
             mesh_ops: 0,
             deleting: Default::default(),
         }
@@ -214,10 +266,7 @@ impl Handler<PutMesh> for Supervisor {
                 }
                 e => OpError::create(Error::Store(e)),
             })?;
-            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings)
-                .published_in(act.registry.clone())
-                .start();
-            act.registry.insert(msg.name, addr);
+            act.spawner.spawn(mesh, Vec::new());
             Ok(Op::Create)
         })))
     }
@@ -236,11 +285,11 @@ impl Handler<DeleteMesh> for Supervisor {
 
     fn handle(&mut self, msg: DeleteMesh, _: &mut Self::Context) -> Self::Result {
         // Unpublish first so no new request reaches the mesh while it is being emptied.
-        let Some(addr) = self.registry.remove(&msg.name) else {
+        let Some(handle) = self.registry.remove(&msg.name) else {
             return AtomicResponse::new(Box::pin(fut::ready(Err(Error::NotFound))));
         };
         self.deleting.insert(msg.name.clone());
-        let delete = addr.send(DeleteMeshContents);
+        let delete = handle.addr.send(DeleteMeshContents);
         AtomicResponse::new(Box::pin(
             async move { delete.await.unwrap_or(Err(Error::ActorGone)) }
                 .into_actor(self)
@@ -249,7 +298,7 @@ impl Handler<DeleteMesh> for Supervisor {
                     act.deleting.remove(&msg.name);
                     if r.is_err() {
                         // The store kept the mesh: publish it again so state and API agree.
-                        act.registry.insert(msg.name, addr);
+                        act.registry.restore(msg.name, handle);
                     }
                     r
                 }),
@@ -332,10 +381,7 @@ impl Supervisor {
     /// Serves a mesh created through another instance; its actor loads its resources.
     fn adopt(&mut self, mesh: Arc<Resource>) {
         let name = mesh.meta.name.clone();
-        let addr = MeshActor::new(mesh, Vec::new(), self.store.clone(), self.settings)
-            .published_in(self.registry.clone())
-            .start();
-        self.registry.insert(name.clone(), addr.clone());
+        let addr = self.spawner.spawn(mesh, Vec::new());
         addr.do_send(RefreshAll);
         tracing::info!(mesh = %name, "mesh created through another instance");
     }

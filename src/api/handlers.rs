@@ -1,17 +1,12 @@
-//! One function per endpoint: turn the route and request into messages to the supervisor or
-//! a mesh actor, and their replies into responses. Serialisation happens here, never in an
-//! actor.
-
-use std::sync::Arc;
+//! One function per endpoint. Reads are answered from the state each mesh actor publishes
+//! after every change (no round trip through the actor); writes become messages to the
+//! supervisor or a mesh actor. Serialisation happens here, never in an actor.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use futures_util::future::join_all;
 use serde::Serialize;
 use ursa_actors::kinds::Kind;
-use ursa_actors::mesh_actor::{
-    DeleteResource, GetMesh, GetOverview, GetResource, ListOverviews, ListResources, PutResource,
-};
+use ursa_actors::mesh_actor::{DeleteResource, PutResource};
 use ursa_actors::overview::OverviewFilter;
 use ursa_actors::page::{merge, Page, PageRequest};
 use ursa_actors::resource::decode_put;
@@ -81,10 +76,11 @@ fn put_response(op: Op) -> HttpResponse {
 
 /// `GET /meshes/{name}`.
 pub async fn get_mesh(state: &ApiState, name: &str) -> Result<HttpResponse, ApiError> {
-    let not_found = || ApiError::domain(Title::Retrieve, Error::NotFound);
-    let addr = state.registry.get(name).ok_or_else(not_found)?;
-    let mesh = addr.send(GetMesh).await.map_err(|_| not_found())?;
-    json(StatusCode::OK, &*mesh)
+    let mesh = state
+        .registry
+        .state(name)
+        .ok_or_else(|| ApiError::domain(Title::Retrieve, Error::NotFound))?;
+    json(StatusCode::OK, &*mesh.mesh)
 }
 
 /// `GET /meshes`.
@@ -94,16 +90,13 @@ pub async fn list_meshes(
     query: &Query,
 ) -> Result<HttpResponse, ApiError> {
     let req = query.page(Title::RetrieveList)?;
-    let all = state.registry.sorted();
+    let all = state.registry.states();
     let total = all.len();
-    let replies = join_all(
-        req.slice(all.into_iter())
-            .into_iter()
-            .map(|(_, addr)| addr.send(GetMesh)),
-    )
-    .await;
-    // A mesh deleted between the registry read and the reply is simply left out.
-    let items = replies.into_iter().filter_map(Result::ok).collect();
+    let items: Vec<_> = req
+        .slice(all.into_iter())
+        .into_iter()
+        .map(|mesh| mesh.mesh.clone())
+        .collect();
     list_response(state, path, query, req, &Page { total, items })
 }
 
@@ -151,16 +144,9 @@ pub async fn get_resource(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::domain(Title::Retrieve, Error::NotFound);
-    let addr = state.registry.get(mesh).ok_or_else(not_found)?;
-    let resource = addr
-        .send(GetResource {
-            kind,
-            name: name.to_string(),
-        })
-        .await
-        .map_err(|_| not_found())?
-        .map_err(|e| ApiError::domain(Title::Retrieve, e))?;
-    json(StatusCode::OK, &*resource)
+    let mesh = state.registry.state(mesh).ok_or_else(not_found)?;
+    let resource = mesh.get(kind, name).ok_or_else(not_found)?;
+    json(StatusCode::OK, &**resource)
 }
 
 /// `GET /meshes/{mesh}/{T}`.
@@ -172,13 +158,10 @@ pub async fn list_resources(
     query: &Query,
 ) -> Result<HttpResponse, ApiError> {
     let req = query.page(Title::RetrieveList)?;
-    let page = match state.registry.get(mesh) {
+    let page = match state.registry.state(mesh) {
         // A mesh that does not exist lists nothing (§3.5).
         None => Page::default(),
-        Some(addr) => addr
-            .send(ListResources { kind, page: req })
-            .await
-            .unwrap_or_default(),
+        Some(mesh) => mesh.list(kind, req),
     };
     list_response(state, path, query, req, &page)
 }
@@ -192,15 +175,13 @@ pub async fn list_global(
 ) -> Result<HttpResponse, ApiError> {
     let req = query.page(Title::RetrieveList)?;
     let prefix = req.prefix();
-    let pages = join_all(
-        state
-            .registry
-            .actors()
-            .into_iter()
-            .map(|addr| addr.send(ListResources { kind, page: prefix })),
-    )
-    .await;
-    let page = merge(pages.into_iter().filter_map(Result::ok).collect(), req);
+    let pages = state
+        .registry
+        .states()
+        .iter()
+        .map(|mesh| mesh.list(kind, prefix))
+        .collect();
+    let page = merge(pages, req);
     list_response(state, path, query, req, &page)
 }
 
@@ -281,14 +262,8 @@ pub async fn get_overview(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::domain(Title::RetrieveOverview, Error::NotFound);
-    let addr = state.registry.get(mesh).ok_or_else(not_found)?;
-    let overview = addr
-        .send(GetOverview {
-            name: name.to_string(),
-        })
-        .await
-        .map_err(|_| not_found())?
-        .map_err(|e| ApiError::domain(Title::RetrieveOverview, e))?;
+    let mesh = state.registry.state(mesh).ok_or_else(not_found)?;
+    let overview = mesh.overview(name).ok_or_else(not_found)?;
     json(StatusCode::OK, &overview)
 }
 
@@ -300,24 +275,17 @@ pub async fn list_overviews(
     query: &Query,
 ) -> Result<HttpResponse, ApiError> {
     let req = query.page(Title::RetrieveOverviews)?;
-    let filter = Arc::new(OverviewFilter::from_query(
+    let filter = OverviewFilter::from_query(
         &query.all("tag"),
         query.first("gateway"),
         query.first("name"),
-    ));
-    let actors = match mesh {
-        Some(mesh) => state.registry.get(mesh).into_iter().collect(),
-        None => state.registry.actors(),
+    );
+    let meshes = match mesh {
+        Some(mesh) => state.registry.state(mesh).into_iter().collect(),
+        None => state.registry.states(),
     };
     let ask = if mesh.is_some() { req } else { req.prefix() };
-    let pages = join_all(actors.into_iter().map(|addr| {
-        addr.send(ListOverviews {
-            filter: filter.clone(),
-            page: ask,
-        })
-    }))
-    .await;
-    let pages: Vec<_> = pages.into_iter().filter_map(Result::ok).collect();
+    let pages: Vec<_> = meshes.iter().map(|m| m.overviews(&filter, ask)).collect();
     let page = if mesh.is_some() {
         pages.into_iter().next().unwrap_or_default()
     } else {

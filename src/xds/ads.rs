@@ -1,8 +1,10 @@
-//! The Aggregated Discovery Service (xDS v3, state of the world): one task per Envoy stream.
-//! A stream learns its Dataplane from `node.id`, subscribes to its mesh actor, and from then on
-//! sends each resource type whenever its content version changes (X2, X3). ACKs and NACKs are
-//! counted into the stream's subscription, which the mesh actor turns into the Dataplane's
-//! insight; a NACKed version is not resent (X4).
+//! The Aggregated Discovery Service (xDS v3, state of the world): one task per Envoy stream,
+//! on the xDS runtime's worker threads. A stream learns its Dataplane from `node.id`,
+//! subscribes to its mesh's snapshots, and generates its own configuration from each snapshot
+//! whose changes reach one of its dependency keys, so proxies are generated in parallel and a
+//! change costs what it touches. Each resource type is sent whenever its content version
+//! changes (X2, X3). ACKs and NACKs are counted into the stream's subscription, which the mesh
+//! actor turns into the Dataplane's insight; a NACKed version is not resent (X4).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,16 +21,15 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 use ursa_actors::kinds::insight::{Stats, Subscription, SubscriptionStatus};
+use ursa_actors::kinds::Kind;
 use ursa_actors::mesh_actor::{MeshActor, ReportSubscription, SubscribeProxy, UnsubscribeProxy};
 use ursa_actors::proto::Timestamp;
 use ursa_actors::registry::MeshRegistry;
-use ursa_actors::xds::ProxyConfig;
+use ursa_actors::resource::Resource;
+use ursa_actors::xds::{generate, Generated, XdsSnapshot};
 
-use super::encode::{Encoded, Encoder, CLUSTER, ENDPOINT, LISTENER, ROUTE};
-
-/// The types Ursa serves, in the order a change is pushed (clusters before endpoints before
-/// listeners before routes, so Envoy never sees a reference to something it has not got).
-const TYPES: [&str; 4] = [CLUSTER, ENDPOINT, LISTENER, ROUTE];
+use super::encode::{Encoded, Encoder};
+use super::type_url::{PerType, TypeUrl};
 
 /// Largest DiscoveryResponse sent (D24, as Kuma 2.14): a proxy whose configuration of one type
 /// is larger keeps its last one, and the control plane logs why.
@@ -48,6 +49,17 @@ const OUTBOUND_BUFFER: usize = 16;
 /// `dataplaneStatusFlushInterval` (1 s).
 const REPORT_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Counters of the xDS server, shared by every stream.
+#[derive(Debug, Default)]
+pub struct XdsStats {
+    /// Configurations generated.
+    pub generated: AtomicU64,
+    /// Snapshots a stream skipped because none of their changes concerned its proxy.
+    pub skipped: AtomicU64,
+    /// Responses sent.
+    pub responses: AtomicU64,
+}
+
 /// The ADS service shared by all streams.
 pub struct Ads {
     registry: MeshRegistry,
@@ -56,6 +68,7 @@ pub struct Ads {
     shutdown: watch::Receiver<bool>,
     /// Shared by every stream, so proxies with the same endpoints share their encoding.
     encoder: Arc<Encoder>,
+    stats: Arc<XdsStats>,
 }
 
 impl Ads {
@@ -68,7 +81,13 @@ impl Ads {
             streams: AtomicU64::new(0),
             shutdown: watch::channel(false).1,
             encoder: Arc::new(Encoder::new()),
+            stats: Arc::default(),
         }
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Arc<XdsStats> {
+        self.stats.clone()
     }
 
     /// Streams end (with `UNAVAILABLE`, so Envoy reconnects elsewhere) when `shutdown` turns true.
@@ -118,6 +137,7 @@ impl AggregatedDiscoveryService for Ads {
             tx,
             self.shutdown.clone(),
             self.encoder.clone(),
+            self.stats.clone(),
         );
         let span = tracing::info_span!("ads_stream", stream = number);
         tokio::spawn(stream.run(request.into_inner()).instrument(span));
@@ -217,10 +237,11 @@ struct AdsStream {
     /// Set once `node.id` is known.
     proxy: Option<Proxy>,
     subscription: Subscription,
-    types: [TypeState; 4],
+    types: PerType<TypeState>,
     nonces: u64,
     shutdown: watch::Receiver<bool>,
     encoder: Arc<Encoder>,
+    stats: Arc<XdsStats>,
     /// When the pending (coalesced) report of the subscription is due.
     report_due: Option<Instant>,
     /// Until when a change is coalesced instead of reported at once.
@@ -231,11 +252,46 @@ struct Proxy {
     mesh: String,
     dataplane: String,
     actor: actix::Addr<MeshActor>,
-    config: watch::Receiver<Arc<ProxyConfig>>,
-    /// The configuration `encoded` was made from.
-    encoded_from: Arc<ProxyConfig>,
-    /// CDS, EDS, LDS, RDS; EDS is shared with every stream that has the same endpoints.
-    encoded: [Arc<Encoded>; 4],
+    snapshots: watch::Receiver<Arc<XdsSnapshot>>,
+    /// The snapshot the configuration reflects.
+    seen: u64,
+    /// The Dataplane the configuration was generated from (`None`: it did not exist).
+    source: Option<Arc<Resource>>,
+    /// The configuration `encoded` was made from, and its dependency keys.
+    generated: Generated,
+    /// EDS is shared with every stream that has the same endpoints.
+    encoded: PerType<Arc<Encoded>>,
+}
+
+impl Proxy {
+    /// Whether the changes from the snapshot this configuration reflects to `snapshot` can
+    /// change it.
+    fn affected_by(&self, snapshot: &XdsSnapshot) -> bool {
+        let Some(mut changes) = snapshot.changes_since(self.seen) else {
+            // Too far behind to tell: regenerate and let the comparison decide.
+            return true;
+        };
+        match self.source.as_deref().map(|r| &r.spec) {
+            Some(ursa_actors::Spec::Dataplane(spec)) => {
+                changes.any(|c| self.generated.deps.affected_by(spec, c))
+            }
+            // No Dataplane yet (X5): only its creation (or the Mesh) changes an empty config.
+            _ => changes.any(|c| c.mesh || c.dataplane_changed(&self.dataplane)),
+        }
+    }
+}
+
+/// The configuration of `dataplane` in `snapshot`, and the Dataplane it came from. A missing
+/// Dataplane gets an empty configuration, so a deleted one loses its listeners and a new one
+/// gets them the moment it is created (X5).
+fn generate_in(snapshot: &XdsSnapshot, dataplane: &str) -> (Option<Arc<Resource>>, Generated) {
+    match snapshot.state.get(Kind::Dataplane, dataplane) {
+        Some(dp) => (
+            Some(dp.clone()),
+            generate(&snapshot.state, &snapshot.endpoints, dp),
+        ),
+        None => (None, Generated::default()),
+    }
 }
 
 /// Why a stream stops.
@@ -246,15 +302,14 @@ enum End {
     Refused(Status),
 }
 
-fn bucket<'a>(status: &'a mut SubscriptionStatus, type_url: &str) -> Option<&'a mut Stats> {
-    let slot = match type_url {
-        CLUSTER => &mut status.cds,
-        ENDPOINT => &mut status.eds,
-        LISTENER => &mut status.lds,
-        ROUTE => &mut status.rds,
-        _ => return None,
+fn bucket(status: &mut SubscriptionStatus, t: TypeUrl) -> &mut Stats {
+    let slot = match t {
+        TypeUrl::Cluster => &mut status.cds,
+        TypeUrl::Endpoint => &mut status.eds,
+        TypeUrl::Listener => &mut status.lds,
+        TypeUrl::Route => &mut status.rds,
     };
-    Some(slot.get_or_insert_with(Stats::default))
+    slot.get_or_insert_with(Stats::default)
 }
 
 impl AdsStream {
@@ -264,6 +319,7 @@ impl AdsStream {
         out: Outbound,
         shutdown: watch::Receiver<bool>,
         encoder: Arc<Encoder>,
+        stats: Arc<XdsStats>,
     ) -> AdsStream {
         let subscription = Subscription {
             id: uuid::Uuid::new_v4().to_string(),
@@ -289,6 +345,7 @@ impl AdsStream {
             nonces: 0,
             shutdown,
             encoder,
+            stats,
             report_due: None,
             quiet_until: Instant::now(),
         }
@@ -298,7 +355,7 @@ impl AdsStream {
         let end = loop {
             let changed = async {
                 match &mut self.proxy {
-                    Some(p) => p.config.changed().await.is_ok(),
+                    Some(p) => p.snapshots.changed().await.is_ok(),
                     None => std::future::pending().await,
                 }
             };
@@ -369,7 +426,7 @@ impl AdsStream {
         let actor = self.registry.get(&mesh).ok_or_else(|| {
             End::Refused(Status::not_found(format!("mesh {mesh:?} does not exist")))
         })?;
-        let config = actor
+        let mut snapshots = actor
             .send(SubscribeProxy {
                 dataplane: dataplane.clone(),
                 subscription: self.subscription.clone(),
@@ -380,17 +437,21 @@ impl AdsStream {
                     "mesh {mesh:?} is being deleted"
                 )))
             })?;
-        // Encode from a clone of the Arc: holding the channel's read lock while encoding would
-        // block the mesh actor's next update of it.
-        let current = config.borrow().clone();
-        let encoded = self.encoder.encode(&current);
+        // Generate from a clone of the Arc: holding the channel's read lock while generating
+        // would block the mesh actor's next publication.
+        let snapshot = snapshots.borrow_and_update().clone();
+        let (source, generated) = generate_in(&snapshot, &dataplane);
+        self.stats.generated.fetch_add(1, Ordering::Relaxed);
+        let encoded = self.encoder.encode(&generated.config);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
         self.proxy = Some(Proxy {
             mesh,
             dataplane,
             actor,
-            config,
-            encoded_from: current,
+            snapshots,
+            seen: snapshot.version,
+            source,
+            generated,
             encoded,
         });
         Ok(())
@@ -403,7 +464,7 @@ impl AdsStream {
             )));
         }
         self.identify(&req).await?;
-        let Some(t) = TYPES.iter().position(|u| *u == req.type_url) else {
+        let Some(t) = TypeUrl::parse(&req.type_url) else {
             tracing::debug!(type_url = %req.type_url, "request for a type Ursa does not serve");
             return Ok(());
         };
@@ -459,15 +520,27 @@ impl AdsStream {
         Ok(())
     }
 
+    /// A new snapshot: regenerate if its changes reach this proxy, then send what changed.
     async fn on_config(&mut self) -> Result<(), End> {
         if let Some(proxy) = &mut self.proxy {
-            let config = proxy.config.borrow_and_update().clone();
-            proxy.encoded = self
-                .encoder
-                .reencode(Some((&proxy.encoded_from, &proxy.encoded)), &config);
-            proxy.encoded_from = config;
+            let snapshot = proxy.snapshots.borrow_and_update().clone();
+            if !proxy.affected_by(&snapshot) {
+                proxy.seen = snapshot.version;
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            let (source, generated) = generate_in(&snapshot, &proxy.dataplane);
+            self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            // The one comparison per type: unchanged types keep their encoding (and version).
+            proxy.encoded = self.encoder.reencode(
+                Some((&proxy.generated.config, &proxy.encoded)),
+                &generated.config,
+            );
+            proxy.seen = snapshot.version;
+            proxy.source = source;
+            proxy.generated = generated;
         }
-        for t in 0..TYPES.len() {
+        for t in TypeUrl::ALL {
             let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
             if self.types[t].subscribed && self.types[t].sent_version != current {
                 self.send(t).await?;
@@ -476,19 +549,19 @@ impl AdsStream {
         Ok(())
     }
 
-    async fn send(&mut self, t: usize) -> Result<(), End> {
+    async fn send(&mut self, t: TypeUrl) -> Result<(), End> {
         let Some(proxy) = &self.proxy else {
             return Ok(());
         };
         let encoded = &proxy.encoded[t];
-        let bytes: usize = encoded.resources.iter().map(|r| r.value.len()).sum();
+        let bytes = encoded.size();
         if bytes > MAX_RESPONSE_BYTES {
             let state = &mut self.types[t];
             if state.oversized.as_ref() != Some(&encoded.version) {
                 tracing::error!(
                     mesh = %proxy.mesh,
                     dataplane = %proxy.dataplane,
-                    type_url = encoded.type_url,
+                    type_url = encoded.type_url.as_str(),
                     bytes,
                     limit = MAX_RESPONSE_BYTES,
                     "configuration too large to send; the proxy keeps its last one"
@@ -502,7 +575,7 @@ impl AdsStream {
         let response = Box::new(DiscoveryResponse {
             version_info: encoded.version.clone(),
             resources: encoded.resources.clone(),
-            type_url: encoded.type_url.to_string(),
+            type_url: encoded.type_url.as_str().to_string(),
             nonce: nonce.clone(),
             control_plane: Some(ControlPlane {
                 identifier: self.instance_id.to_string(),
@@ -511,6 +584,7 @@ impl AdsStream {
         });
         let version = encoded.version.clone();
         self.out.send(Ok(response)).await.map_err(|_| End::Closed)?;
+        self.stats.responses.fetch_add(1, Ordering::Relaxed);
         let state = &mut self.types[t];
         state.unanswered.push(nonce.clone());
         if state.unanswered.len() > UNANSWERED_KEPT {
@@ -522,7 +596,7 @@ impl AdsStream {
         Ok(())
     }
 
-    fn count_sent(&mut self, t: usize) {
+    fn count_sent(&mut self, t: TypeUrl) {
         let status = self
             .subscription
             .status
@@ -532,13 +606,11 @@ impl AdsStream {
             .total
             .get_or_insert_with(Stats::default)
             .responses_sent += 1;
-        if let Some(b) = bucket(status, TYPES[t]) {
-            b.responses_sent += 1;
-        }
+        bucket(status, t).responses_sent += 1;
         self.report();
     }
 
-    fn count_reply(&mut self, t: usize, rejected: bool) {
+    fn count_reply(&mut self, t: TypeUrl, rejected: bool) {
         let status = self
             .subscription
             .status
@@ -552,9 +624,7 @@ impl AdsStream {
             }
         };
         bump(status.total.get_or_insert_with(Stats::default));
-        if let Some(b) = bucket(status, TYPES[t]) {
-            bump(b);
-        }
+        bump(bucket(status, t));
         self.report();
     }
 

@@ -1,7 +1,10 @@
-//! The xDS edge: Ursa's [`ProxyConfig`](ursa_actors::xds::ProxyConfig) encoded as Envoy v3
-//! resources ([`mod@encode`]).
+//! The xDS edge: the ADS server ([`ads`]) streams Envoy v3 resources that each stream
+//! generates from its mesh's snapshot, encoded by [`mod@encode`]; [`type_url`] holds every
+//! type URL.
 
 pub mod ads;
 pub mod encode;
+pub mod type_url;
 
-pub use encode::{encode, Encoded, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+pub use encode::{encode, Encoded};
+pub use type_url::{PerType, TypeUrl};

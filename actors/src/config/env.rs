@@ -18,6 +18,7 @@ pub(super) const DEFAULTS_MESH: &str = "DEFAULTS_MESH";
 pub(super) struct EnvVars {
     environment: Option<String>,
     general_advertised_hostname: Option<String>,
+    general_worker_threads: Option<String>,
 
     store_type: Option<String>,
     store_postgres_host: Option<String>,
@@ -129,6 +130,12 @@ pub(super) fn apply(
         "KUMA_GENERAL_ADVERTISED_HOSTNAME",
         env.general_advertised_hostname,
         text,
+    )?;
+    set(
+        &mut c.general.worker_threads,
+        "KUMA_GENERAL_WORKER_THREADS",
+        env.general_worker_threads,
+        count,
     )?;
 
     let pg = &mut c.store.postgres;
@@ -713,7 +720,7 @@ mod tests {
                 n if n.ends_with("_enabled") || n.ends_with("read_only") => "t",
                 n if n.ends_with("_timeout") && n.starts_with("store") => "77",
                 "store_postgres_max_open_connections" => "7",
-                n if n.starts_with("limits_http_max_") => "7",
+                n if n.starts_with("limits_http_max_") || n == "general_worker_threads" => "7",
                 n if n.ends_with("_timeout") || n.ends_with("_interval") => "7m0s",
                 _ => "changed",
             };

@@ -123,12 +123,25 @@ impl Default for Config {
 pub struct GeneralConfig {
     /// Hostname other components use to reach the control plane.
     pub advertised_hostname: String,
+    /// Threads the mesh actors are spread over (Ursa extension; 0 = one per core).
+    pub worker_threads: u32,
 }
 
 impl Default for GeneralConfig {
     fn default() -> GeneralConfig {
         GeneralConfig {
             advertised_hostname: "localhost".to_owned(),
+            worker_threads: 0,
+        }
+    }
+}
+
+impl GeneralConfig {
+    /// The mesh-actor threads `workerThreads` means.
+    pub fn mesh_threads(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
         }
     }
 }
@@ -1061,7 +1074,7 @@ mod tests {
                 },
                 "defaults": {"mesh": "type: Mesh\nname: default\n"},
                 "environment": "universal",
-                "general": {"advertisedHostname": "localhost"},
+                "general": {"advertisedHostname": "localhost", "workerThreads": 0},
                 "limits": {"http": {"idleTimeout": "30s", "maxConnections": 0,
                                     "maxConnectionsPerClient": 256, "readBodyTimeout": "10s",
                                     "readHeaderTimeout": "5s"}},

@@ -1,36 +1,42 @@
 //! The actor that owns one mesh: the Mesh resource itself, every resource in it and its
 //! dataplanes' insights. It is the single writer of that state; request handlers send it one
-//! message per intent and get `Arc`s back, so serialisation happens outside the actor.
+//! message per intent. After every change it publishes the state as an immutable snapshot
+//! ([`MeshState`]) that handlers read on their own threads, and, coalesced, an
+//! [`XdsSnapshot`](crate::xds::XdsSnapshot) from which each xDS stream generates its proxy's
+//! configuration on the xDS runtime.
 
 mod proxies;
 mod remote;
 mod writes;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::watch;
 
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 pub use self::remote::{Refresh, RefreshAll};
 pub use self::writes::{DeleteMeshContents, DeleteResource, ForgetMesh, PutResource, UpdateMesh};
 use crate::error::Error;
 use crate::kinds::insight::Subscription;
-use crate::kinds::{Kind, Spec};
+use crate::kinds::Kind;
 use crate::overview::{Overview, OverviewFilter};
 use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
+use crate::state::{KindMap, MeshState};
 use crate::store::{Store, StoreError};
 
 /// Owner of one mesh's state.
 pub struct MeshActor {
-    mesh: Arc<Resource>,
-    /// One name-ordered map per kind, indexed by [`Kind::index`] (the Mesh slot stays empty).
-    resources: Vec<BTreeMap<String, Arc<Resource>>>,
+    /// The Mesh and every resource in it.
+    state: MeshState,
+    /// Where `state` is published after every change, for readers.
+    reads: watch::Sender<Arc<MeshState>>,
     store: Arc<dyn Store>,
-    /// Connected proxies and their configuration channels.
+    /// Connected proxies and the snapshot they generate from.
     proxies: proxies::Proxies,
     /// Subscriptions of streams whose Dataplane does not exist yet, by Dataplane then stream id.
     pending: HashMap<String, HashMap<String, Subscription>>,
@@ -70,22 +76,24 @@ impl MeshActor {
         store: Arc<dyn Store>,
         settings: MeshSettings,
     ) -> MeshActor {
-        let mut actor = MeshActor {
-            mesh,
-            resources: vec![BTreeMap::new(); Kind::ALL.len()],
+        let state = MeshState::new(mesh, resources);
+        MeshActor {
+            reads: watch::channel(Arc::new(state.clone())).0,
+            proxies: proxies::Proxies::new(&state),
+            state,
             store,
-            proxies: proxies::Proxies::default(),
             pending: HashMap::new(),
             writes: writes::WriteQueue::default(),
             dirty_insights: Default::default(),
             settings,
             refreshes: Default::default(),
             registry: None,
-        };
-        for r in resources {
-            actor.insert(r);
         }
-        actor
+    }
+
+    /// The published state: a receiver always holding the latest snapshot.
+    pub fn reads(&self) -> watch::Receiver<Arc<MeshState>> {
+        self.reads.subscribe()
     }
 
     /// The actor will unpublish itself from `registry` if its mesh disappears from the store.
@@ -95,32 +103,16 @@ impl MeshActor {
     }
 
     fn name(&self) -> &str {
-        &self.mesh.meta.name
+        self.state.name()
     }
 
-    fn of(&self, kind: Kind) -> &BTreeMap<String, Arc<Resource>> {
-        &self.resources[kind.index()]
+    fn of(&self, kind: Kind) -> &KindMap {
+        self.state.of(kind)
     }
 
-    fn insert(&mut self, r: Arc<Resource>) {
-        self.resources[r.kind().index()].insert(r.meta.name.clone(), r);
-    }
-
-    fn remove(&mut self, kind: Kind, name: &str) {
-        self.resources[kind.index()].remove(name);
-        if kind == Kind::Dataplane {
-            self.resources[Kind::DataplaneInsight.index()].remove(name);
-        }
-    }
-
-    fn overview(&self, dataplane: &Arc<Resource>) -> Overview {
-        Overview {
-            dataplane: dataplane.clone(),
-            insight: self
-                .of(Kind::DataplaneInsight)
-                .get(&dataplane.meta.name)
-                .cloned(),
-        }
+    /// Makes the current state what readers see.
+    fn publish_reads(&self) {
+        self.reads.send_replace(Arc::new(self.state.clone()));
     }
 }
 
@@ -158,7 +150,7 @@ impl Handler<GetMesh> for MeshActor {
     type Result = Arc<Resource>;
 
     fn handle(&mut self, _: GetMesh, _: &mut Self::Context) -> Self::Result {
-        self.mesh.clone()
+        self.state.mesh.clone()
     }
 }
 
@@ -197,17 +189,7 @@ impl Handler<ListResources> for MeshActor {
     type Result = MessageResult<ListResources>;
 
     fn handle(&mut self, msg: ListResources, _: &mut Self::Context) -> Self::Result {
-        let map = self.of(msg.kind);
-        MessageResult(Page {
-            total: map.len(),
-            // Skip before cloning: only the page's items are shared with the caller.
-            items: map
-                .values()
-                .skip(msg.page.offset)
-                .take(msg.page.size)
-                .cloned()
-                .collect(),
-        })
+        MessageResult(self.state.list(msg.kind, msg.page))
     }
 }
 
@@ -223,11 +205,7 @@ impl Handler<GetOverview> for MeshActor {
     type Result = Result<Overview, Error>;
 
     fn handle(&mut self, msg: GetOverview, _: &mut Self::Context) -> Self::Result {
-        let dp = self
-            .of(Kind::Dataplane)
-            .get(&msg.name)
-            .ok_or(Error::NotFound)?;
-        Ok(self.overview(dp))
+        self.state.overview(&msg.name).ok_or(Error::NotFound)
     }
 }
 
@@ -245,21 +223,6 @@ impl Handler<ListOverviews> for MeshActor {
     type Result = MessageResult<ListOverviews>;
 
     fn handle(&mut self, msg: ListOverviews, _: &mut Self::Context) -> Self::Result {
-        // One pass: count every match, keep only the page's (D5: `total` counts matches).
-        let PageRequest { offset, size } = msg.page;
-        let mut page = Page::default();
-        for dp in self.of(Kind::Dataplane).values() {
-            let Spec::Dataplane(spec) = &dp.spec else {
-                continue;
-            };
-            if !msg.filter.matches(&dp.meta.name, spec) {
-                continue;
-            }
-            if page.total >= offset && page.items.len() < size {
-                page.items.push(self.overview(dp));
-            }
-            page.total += 1;
-        }
-        MessageResult(page)
+        MessageResult(self.state.overviews(&msg.filter, msg.page))
     }
 }

@@ -1,8 +1,10 @@
-//! The mesh actor's connected proxies: each ADS stream subscribes to its Dataplane's
-//! configuration (a `watch` channel, so a slow stream only ever sees the latest config), and
-//! reports its subscription counters, which become the Dataplane's insight.
+//! The mesh actor's side of xDS: every committed change is recorded in a [`ChangeSummary`] and,
+//! coalesced over a few milliseconds, published as the next [`XdsSnapshot`] on a `watch`
+//! channel that every ADS stream of the mesh subscribes to. Streams generate their own
+//! configuration from it on the xDS runtime, so no generation runs on the actor's thread.
+//!
+//! Streams report their subscription counters here, which become the Dataplane's insight.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,94 +15,87 @@ use super::MeshActor;
 use crate::kinds::insight::{DataplaneInsightSpec, Subscription};
 use crate::kinds::{Kind, Spec};
 use crate::resource::Resource;
-use crate::xds::{generate, EndpointIndex, MeshView, ProxyConfig};
-
-/// How long a change waits for more changes before proxies are regenerated, so that a burst of
-/// writes yields one push (X2).
-const COALESCE: Duration = Duration::from_millis(10);
+use crate::state::MeshState;
+use crate::xds::{ChangeSummary, XdsSnapshot};
 
 pub use crate::kinds::insight::MAX_SUBSCRIPTIONS;
 
-/// The proxies of one Dataplane name: one config channel shared by all its streams.
-pub(super) struct ProxyEntry {
-    config: watch::Sender<Arc<ProxyConfig>>,
-    /// Stream (subscription) ids currently connected.
-    streams: Vec<String>,
+/// How long a change waits for more changes before it is published to the streams, so that a
+/// burst of writes yields one push (X2).
+const COALESCE: Duration = Duration::from_millis(10);
+
+/// The xDS side of a mesh actor.
+pub(super) struct Proxies {
+    /// The latest snapshot, as every stream of the mesh sees it.
+    xds: watch::Sender<Arc<XdsSnapshot>>,
+    /// Changes since the last published snapshot.
+    summary: ChangeSummary,
+    publish_scheduled: bool,
 }
 
-/// Proxy bookkeeping of a mesh actor.
-#[derive(Default)]
-pub(super) struct Proxies {
-    entries: HashMap<String, ProxyEntry>,
-    /// Endpoints of the mesh, rebuilt lazily after a change.
-    index: Option<Arc<EndpointIndex>>,
-    /// The index before the last change: its unchanged endpoint lists are reused, so
-    /// unchanged proxies compare equal by pointer and are not encoded again.
-    previous: Option<Arc<EndpointIndex>>,
-    regeneration_scheduled: bool,
+impl Proxies {
+    pub(super) fn new(state: &MeshState) -> Proxies {
+        Proxies {
+            xds: watch::channel(Arc::new(XdsSnapshot::initial(state.clone()))).0,
+            summary: ChangeSummary::default(),
+            publish_scheduled: false,
+        }
+    }
 }
 
 impl MeshActor {
-    fn view(&self) -> MeshView<'_> {
-        MeshView {
-            mesh: &self.mesh,
-            resources: &self.resources,
+    /// A committed change of a resource (not the Mesh itself) takes effect: the state, what
+    /// readers see, and (soon) what the streams see.
+    pub(super) fn change(
+        &mut self,
+        ctx: &mut Context<Self>,
+        kind: Kind,
+        name: &str,
+        after: Option<Arc<Resource>>,
+    ) {
+        let before = self.state.get(kind, name).cloned();
+        match &after {
+            Some(r) => self.state.insert(r.clone()),
+            None => self.state.remove(kind, name),
+        }
+        self.publish_reads();
+        if kind != Kind::DataplaneInsight {
+            self.proxies.summary.record(kind, name, before, after);
+            self.schedule_publish(ctx);
         }
     }
 
-    fn index(&mut self) -> Arc<EndpointIndex> {
-        if let Some(index) = &self.proxies.index {
-            return index.clone();
-        }
-        let index = Arc::new(match self.proxies.previous.take() {
-            Some(previous) => EndpointIndex::rebuild(&self.view(), &previous),
-            None => EndpointIndex::build(&self.view()),
-        });
-        self.proxies.index = Some(index.clone());
-        index
+    /// The Mesh resource changed: every proxy is concerned.
+    pub(super) fn set_mesh(&mut self, ctx: &mut Context<Self>, mesh: Arc<Resource>) {
+        self.state.mesh = mesh;
+        self.publish_reads();
+        let name = self.name().to_string();
+        self.proxies
+            .summary
+            .record(Kind::Mesh, &name, None, Some(self.state.mesh.clone()));
+        self.schedule_publish(ctx);
     }
 
-    fn config_of(&mut self, dataplane: &str) -> ProxyConfig {
-        let index = self.index();
-        match self.of(Kind::Dataplane).get(dataplane) {
-            Some(dp) => generate(&self.view(), &index, dp),
-            // No Dataplane (yet, or any more): an empty configuration, so a deleted Dataplane
-            // loses its listeners and a new one gets them the moment it is created (X5).
-            None => ProxyConfig::default(),
-        }
-    }
-
-    /// Something the configuration depends on changed: regenerate every connected proxy soon.
-    pub(super) fn mesh_changed(&mut self, ctx: &mut Context<Self>) {
-        if let Some(index) = self.proxies.index.take() {
-            self.proxies.previous = Some(index);
-        }
-        if self.proxies.entries.is_empty() || self.proxies.regeneration_scheduled {
+    fn schedule_publish(&mut self, ctx: &mut Context<Self>) {
+        if self.proxies.publish_scheduled {
             return;
         }
-        self.proxies.regeneration_scheduled = true;
+        self.proxies.publish_scheduled = true;
         ctx.run_later(COALESCE, |act, _| {
-            act.proxies.regeneration_scheduled = false;
-            act.regenerate();
+            act.proxies.publish_scheduled = false;
+            act.publish_xds();
         });
     }
 
-    fn regenerate(&mut self) {
-        let names: Vec<String> = self.proxies.entries.keys().cloned().collect();
-        for name in names {
-            let config = self.config_of(&name);
-            if let Some(entry) = self.proxies.entries.get(&name) {
-                // Nothing is pushed when the result is unchanged.
-                entry.config.send_if_modified(|current| {
-                    if **current == config {
-                        false
-                    } else {
-                        *current = Arc::new(config);
-                        true
-                    }
-                });
-            }
+    /// Publishes the changes gathered since the last snapshot. The endpoint index is updated
+    /// for the services they touched only, so the cost follows the change, not the mesh.
+    fn publish_xds(&mut self) {
+        let summary = std::mem::take(&mut self.proxies.summary);
+        if summary.is_empty() {
+            return;
         }
+        let next = self.proxies.xds.borrow().next(self.state.clone(), summary);
+        self.proxies.xds.send_replace(Arc::new(next));
     }
 
     /// Records a stream's subscription in its Dataplane's insight (if the Dataplane exists).
@@ -141,7 +136,8 @@ impl MeshActor {
                 r
             }
         };
-        self.insert(Arc::new(resource));
+        self.state.insert(Arc::new(resource));
+        self.publish_reads();
         self.dirty_insights.insert(dataplane.to_string());
     }
 
@@ -155,11 +151,22 @@ impl MeshActor {
             self.record(dataplane, sub);
         }
     }
+
+    fn report(&mut self, dataplane: String, subscription: Subscription) {
+        if self.of(Kind::Dataplane).contains_key(&dataplane) {
+            self.record(&dataplane, subscription);
+        } else {
+            self.pending
+                .entry(dataplane)
+                .or_default()
+                .insert(subscription.id.clone(), subscription);
+        }
+    }
 }
 
-/// An ADS stream of a Dataplane opened: start sending it configuration.
+/// An ADS stream of a Dataplane opened: it gets the mesh's snapshots to generate from.
 #[derive(Message)]
-#[rtype(result = "watch::Receiver<Arc<ProxyConfig>>")]
+#[rtype(result = "watch::Receiver<Arc<XdsSnapshot>>")]
 pub struct SubscribeProxy {
     /// The Dataplane's name (from `node.id`).
     pub dataplane: String,
@@ -171,40 +178,10 @@ impl Handler<SubscribeProxy> for MeshActor {
     type Result = MessageResult<SubscribeProxy>;
 
     fn handle(&mut self, msg: SubscribeProxy, _: &mut Self::Context) -> Self::Result {
-        let id = msg.subscription.id.clone();
-        let rx = match self.proxies.entries.get_mut(&msg.dataplane) {
-            Some(entry) => {
-                entry.streams.push(id);
-                entry.config.subscribe()
-            }
-            None => {
-                let config = Arc::new(self.config_of(&msg.dataplane));
-                let (tx, rx) = watch::channel(config);
-                self.proxies.entries.insert(
-                    msg.dataplane.clone(),
-                    ProxyEntry {
-                        config: tx,
-                        streams: vec![id],
-                    },
-                );
-                rx
-            }
-        };
+        // A new stream starts from the newest state, not one coalescing interval behind.
+        self.publish_xds();
         self.report(msg.dataplane, msg.subscription);
-        MessageResult(rx)
-    }
-}
-
-impl MeshActor {
-    fn report(&mut self, dataplane: String, subscription: Subscription) {
-        if self.of(Kind::Dataplane).contains_key(&dataplane) {
-            self.record(&dataplane, subscription);
-        } else {
-            self.pending
-                .entry(dataplane)
-                .or_default()
-                .insert(subscription.id.clone(), subscription);
-        }
+        MessageResult(self.proxies.xds.subscribe())
     }
 }
 
@@ -240,12 +217,6 @@ impl Handler<UnsubscribeProxy> for MeshActor {
     type Result = ();
 
     fn handle(&mut self, msg: UnsubscribeProxy, _: &mut Self::Context) {
-        if let Some(entry) = self.proxies.entries.get_mut(&msg.dataplane) {
-            entry.streams.retain(|s| *s != msg.subscription.id);
-            if entry.streams.is_empty() {
-                self.proxies.entries.remove(&msg.dataplane);
-            }
-        }
         if let Some(pending) = self.pending.get_mut(&msg.dataplane) {
             pending.remove(&msg.subscription.id);
             if pending.is_empty() {

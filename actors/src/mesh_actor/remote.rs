@@ -144,9 +144,8 @@ impl MeshActor {
         if kind == Kind::Mesh {
             match state {
                 Some(mesh) => {
-                    if *mesh != *self.mesh {
-                        self.mesh = mesh;
-                        self.mesh_changed(ctx);
+                    if *mesh != *self.state.mesh {
+                        self.set_mesh(ctx, mesh);
                     }
                 }
                 None => self.forget(ctx),
@@ -171,9 +170,7 @@ impl MeshActor {
         if let Some(registry) = &self.registry {
             registry.remove_if(self.name(), &ctx.address());
         }
-        for map in &mut self.resources {
-            map.clear();
-        }
+        self.state.clear();
         tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
         // Dropping the actor drops the proxies' channels: their streams end and reconnect.
         ctx.stop();

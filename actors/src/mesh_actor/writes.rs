@@ -18,7 +18,7 @@ use crate::resource::Resource;
 use crate::store::{Change, StoreError};
 
 /// What to do once the store answered for one change.
-type Done = Box<dyn FnOnce(&mut MeshActor, &mut Context<MeshActor>, Result<(), StoreError>)>;
+type Done = Box<dyn FnOnce(&mut MeshActor, &mut Context<MeshActor>, Result<(), StoreError>) + Send>;
 
 /// One key's pending writes: the state after the latest, and how many are pending.
 type Pending = (Option<Arc<Resource>>, usize);
@@ -164,20 +164,13 @@ impl MeshActor {
     ) {
         let created_dataplane =
             kind == Kind::Dataplane && !self.of(kind).contains_key(name) && state.is_some();
-        match state {
-            Some(r) => self.insert(r),
-            None => {
-                self.remove(kind, name);
-                if kind == Kind::Dataplane {
-                    self.dirty_insights.remove(name);
-                }
-            }
+        if kind == Kind::Dataplane && state.is_none() {
+            self.dirty_insights.remove(name);
         }
+        self.change(ctx, kind, name, state);
         if kind == Kind::DataplaneInsight {
             // What the API wrote is stored; nothing of the proxies' is left to flush.
             self.dirty_insights.remove(name);
-        } else {
-            self.mesh_changed(ctx);
         }
         if created_dataplane {
             self.dataplane_created(name);
@@ -230,7 +223,7 @@ impl MeshActor {
 
     /// The store now holds `version` of the insight: later proxy updates build on it.
     fn insight_stored(&mut self, name: &str, version: u64) {
-        if let Some(current) = self.resources[Kind::DataplaneInsight.index()].get_mut(name) {
+        if let Some(current) = self.state.insight_mut(name) {
             if current.meta.version < version {
                 Arc::make_mut(current).meta.version = version;
             }
@@ -349,7 +342,7 @@ impl Handler<DeleteResource> for MeshActor {
         };
         if existing.meta.version == 0 {
             // A proxy-reported insight never stored: forget it here, nothing to delete there.
-            self.remove(msg.kind, &msg.name);
+            self.change(ctx, msg.kind, &msg.name, None);
             self.dirty_insights.remove(&msg.name);
             return Box::pin(std::future::ready(Ok(())));
         }
@@ -400,7 +393,7 @@ impl Handler<UpdateMesh> for MeshActor {
         }
         let current = self
             .effective(Kind::Mesh, self.name())
-            .unwrap_or_else(|| self.mesh.clone());
+            .unwrap_or_else(|| self.state.mesh.clone());
         let mut spec = msg.spec;
         let old = match &current.spec {
             Spec::Mesh(m) => Some(m),
@@ -424,8 +417,7 @@ impl Handler<UpdateMesh> for MeshActor {
             Box::new(move |act, ctx, r| {
                 let outcome = match r {
                     Ok(()) => {
-                        act.mesh = updated;
-                        act.mesh_changed(ctx);
+                        act.set_mesh(ctx, updated);
                         Ok(Op::Update)
                     }
                     Err(e) => Err(OpError::update(store_error(e))),
@@ -463,9 +455,7 @@ impl Handler<DeleteMeshContents> for MeshActor {
             Box::new(move |act, ctx, r| {
                 let outcome = match r {
                     Ok(()) => {
-                        for map in &mut act.resources {
-                            map.clear();
-                        }
+                        act.state.clear();
                         ctx.stop();
                         Ok(())
                     }

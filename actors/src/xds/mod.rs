@@ -1,10 +1,19 @@
 //! Envoy configuration as a pure function of the mesh: [`model`] describes one proxy's
-//! configuration, [`policy`] decides which policy applies where, and [`mod@generate`] builds a
-//! [`model::ProxyConfig`] for one Dataplane. The xDS edge (`ursa-cp`) encodes the result.
+//! configuration, [`policy`] decides which policy applies where, [`mod@generate`] builds it as
+//! a pipeline of phases, [`endpoints`] indexes the mesh's endpoints, [`snapshot`] is what the
+//! mesh actor publishes to xDS streams and [`deps`] tells a stream whether a change concerns
+//! its proxy. The xDS edge (`ursa-cp`) encodes the result.
 
+pub mod deps;
+pub mod endpoints;
 pub mod generate;
 pub mod model;
+pub mod names;
 pub mod policy;
+pub mod snapshot;
 
-pub use generate::{generate, EndpointIndex, MeshView};
+pub use deps::Deps;
+pub use endpoints::EndpointIndex;
+pub use generate::{generate, Generated};
 pub use model::ProxyConfig;
+pub use snapshot::{ChangeSummary, XdsSnapshot};

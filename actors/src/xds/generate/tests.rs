@@ -1,25 +1,32 @@
+use std::sync::Arc;
+
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::kinds::dataplane::DataplaneSpec;
+use crate::kinds::Kind;
+use crate::proto::Tags;
+use std::time::Duration;
+
+use crate::xds::model::*;
+use crate::xds::names::{cluster_name, sanitize, serialize_tags, Protocol};
 
 /// A mesh built in code: resources decoded from JSON specs, created `secs` after a fixed epoch.
 struct TestMesh {
-    mesh: Resource,
-    resources: Vec<BTreeMap<String, Arc<Resource>>>,
+    state: MeshState,
 }
 
 impl TestMesh {
     fn new() -> TestMesh {
         TestMesh {
-            mesh: resource(Kind::Mesh, "default", 0, json!({})),
-            resources: vec![BTreeMap::new(); Kind::ALL.len()],
+            state: MeshState::new(Arc::new(resource(Kind::Mesh, "default", 0, json!({}))), []),
         }
     }
 
     fn add(mut self, kind: Kind, name: &str, secs: i64, spec: Value) -> TestMesh {
-        let r = resource(kind, name, secs, spec);
-        self.resources[kind.index()].insert(name.to_string(), Arc::new(r));
+        self.state
+            .insert(Arc::new(resource(kind, name, secs, spec)));
         self
     }
 
@@ -31,18 +38,17 @@ impl TestMesh {
         self.add(Kind::TrafficRoute, name, secs, spec)
     }
 
-    fn view(&self) -> MeshView<'_> {
-        MeshView {
-            mesh: &self.mesh,
-            resources: &self.resources,
-        }
+    fn generated(&self, dataplane: &str) -> Generated {
+        let index = EndpointIndex::build(&self.state);
+        let dp = self
+            .state
+            .get(Kind::Dataplane, dataplane)
+            .expect("a dataplane");
+        generate(&self.state, &index, dp)
     }
 
     fn generate(&self, dataplane: &str) -> ProxyConfig {
-        let view = self.view();
-        let index = EndpointIndex::build(&view);
-        let dp = &self.resources[Kind::Dataplane.index()][dataplane];
-        generate(&view, &index, dp)
+        self.generated(dataplane).config
     }
 }
 
@@ -536,21 +542,25 @@ fn nothing_for_dataplanes_without_networking_or_routes_without_weight() {
         names(&config.listeners, |l| &l.name),
         vec!["inbound:10.0.0.1:80"]
     );
-    let view = mesh.view();
-    let index = EndpointIndex::build(&view);
-    assert!(generate(&view, &index, &mesh.mesh).is_empty());
+    let index = EndpointIndex::build(&mesh.state);
+    assert!(generate(&mesh.state, &index, &mesh.state.mesh)
+        .config
+        .is_empty());
 }
 
 #[test]
 fn generation_is_deterministic_and_shares_assignments() {
     let mesh = split_90_10(web_and_backend("http"));
-    let view = mesh.view();
-    let index = EndpointIndex::build(&view);
-    let dp = &mesh.resources[Kind::Dataplane.index()]["web-01"];
-    let a = generate(&view, &index, dp);
-    let b = generate(&view, &index, dp);
+    let a = mesh.generated("web-01");
+    let b = mesh.generated("web-01");
     assert_eq!(a, b);
-    assert!(Arc::ptr_eq(&a.load_assignments[0], &b.load_assignments[0]));
+    let index = EndpointIndex::build(&mesh.state);
+    let dp = mesh.state.get(Kind::Dataplane, "web-01").unwrap();
+    let (c, d) = (
+        generate(&mesh.state, &index, dp).config,
+        generate(&mesh.state, &index, dp).config,
+    );
+    assert!(Arc::ptr_eq(&c.load_assignments[0], &d.load_assignments[0]));
 }
 
 #[test]
@@ -603,16 +613,23 @@ fn thousands_of_dataplanes_use_the_index() {
                 "outbound": outbound}}),
         );
     }
-    let view = mesh.view();
     let started = std::time::Instant::now();
-    let index = EndpointIndex::build(&view);
+    let index = EndpointIndex::build(&mesh.state);
     let built = started.elapsed();
     let mut listeners = 0;
-    for dp in mesh.resources[Kind::Dataplane.index()].values() {
-        let config = generate(&view, &index, dp);
+    for dp in mesh.state.of(Kind::Dataplane).values() {
+        let config = generate(&mesh.state, &index, dp).config;
         listeners += config.listeners.len();
         for la in &config.load_assignments {
             assert!(!la.endpoints.is_empty());
+            // Every proxy shares the index's load assignment, never a copy of its own.
+            assert!(Arc::ptr_eq(
+                la,
+                &index
+                    .indexed(&la.cluster_name)
+                    .expect("an indexed cluster")
+                    .assignment
+            ));
         }
     }
     assert_eq!(listeners, 2000 * 6);
@@ -624,28 +641,52 @@ fn thousands_of_dataplanes_use_the_index() {
 }
 
 #[test]
-fn a_rebuilt_index_keeps_the_load_assignments_that_did_not_change() {
+fn an_updated_index_keeps_the_load_assignments_that_did_not_change() {
     let before = web_and_backend("http").dp(
         "db-01",
         json!({"networking": {"address": "10.0.0.9",
             "inbound": [{"port": 5432, "tags": {"service": "db"}}]}}),
     );
-    let old = EndpointIndex::build(&before.view());
+    let old = EndpointIndex::build(&before.state);
     // A new backend endpoint changes backend's cluster, not db's.
     let after = before.dp(
         "backend-03",
         json!({"networking": {"address": "10.0.0.4",
             "inbound": [{"port": 9000, "tags": {"service": "backend", "protocol": "http"}}]}}),
     );
-    let new = EndpointIndex::rebuild(&after.view(), &old);
-    let db = |i: &EndpointIndex| i.clusters["db"].assignment.clone();
-    let backend = |i: &EndpointIndex| i.clusters["backend"].assignment.clone();
+    let mut summary = crate::xds::ChangeSummary::default();
+    summary.record(
+        Kind::Dataplane,
+        "backend-03",
+        None,
+        after.state.get(Kind::Dataplane, "backend-03").cloned(),
+    );
+    let new = old.update(&after.state, &summary);
+    let db = |i: &EndpointIndex| i.indexed("db").unwrap().assignment.clone();
+    let backend = |i: &EndpointIndex| i.indexed("backend").unwrap().assignment.clone();
     assert!(Arc::ptr_eq(&db(&new), &db(&old)));
     assert!(!Arc::ptr_eq(&backend(&new), &backend(&old)));
     assert_eq!(backend(&new).endpoints.len(), 3);
     // Same content as a fresh build.
-    let fresh = EndpointIndex::build(&after.view());
-    for (name, cluster) in &fresh.clusters {
-        assert_eq!(cluster.assignment, new.clusters[name].assignment, "{name}");
+    let fresh = EndpointIndex::build(&after.state);
+    for name in ["db", "backend"] {
+        assert_eq!(
+            fresh.indexed(name).unwrap().assignment,
+            new.indexed(name).unwrap().assignment,
+            "{name}"
+        );
     }
+    // Deleting the Dataplane gives back the old content.
+    let mut gone = after.state.clone();
+    gone.remove(Kind::Dataplane, "backend-03");
+    let mut summary = crate::xds::ChangeSummary::default();
+    summary.record(
+        Kind::Dataplane,
+        "backend-03",
+        after.state.get(Kind::Dataplane, "backend-03").cloned(),
+        None,
+    );
+    let back = new.update(&gone, &summary);
+    assert_eq!(back.indexed("backend").unwrap().assignment, backend(&old));
+    assert_eq!(back.endpoints("backend").len(), 2);
 }

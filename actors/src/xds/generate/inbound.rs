@@ -1,0 +1,69 @@
+//! §2.2: one local STATIC cluster and one listener per inbound; HTTP inbounds get an HTTP
+//! connection manager that drops the caller's `x-kuma-tags`, others a TCP proxy.
+
+use crate::kinds::selector::SERVICE_TAG;
+use crate::proto::Tags;
+use crate::xds::model::{
+    Cluster, Direction, Discovery, Endpoint, FilterChain, HttpConnectionManager, HttpFilter,
+    HttpRoutes, Listener, LoadAssignment, NetworkFilter, RouteConfig, Target, TcpProxy,
+};
+use crate::xds::names::{
+    alt_stat_name, sanitize, InboundIface, Protocol, CONNECT_TIMEOUT, TAGS_HEADER,
+};
+
+use super::outbound::virtual_host;
+use super::{Builder, Input, Resources};
+
+/// Adds the inbound listeners and their local clusters.
+pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
+    let mut out = Resources::default();
+    for inbound in &input.networking.inbound {
+        let Some(iface) = InboundIface::resolve(input.networking, inbound) else {
+            continue;
+        };
+        let local = format!("localhost:{}", iface.workload_port);
+        out.cluster(Cluster {
+            alt_stat_name: alt_stat_name(&local),
+            connect_timeout: CONNECT_TIMEOUT,
+            discovery: Discovery::Static(LoadAssignment {
+                cluster_name: local.clone(),
+                endpoints: vec![Endpoint {
+                    address: "127.0.0.1".to_string(),
+                    port: iface.workload_port,
+                    tags: Tags::new(),
+                }],
+            }),
+            name: local.clone(),
+        });
+        let stat_prefix = sanitize(&local);
+        let filter = if Protocol::of(&inbound.tags) == Protocol::Http {
+            let service = inbound.tags.get(SERVICE_TAG).map_or("", String::as_str);
+            NetworkFilter::HttpConnectionManager(HttpConnectionManager {
+                stat_prefix,
+                http_filters: vec![HttpFilter::Router],
+                routes: HttpRoutes::Inline(RouteConfig {
+                    name: format!("inbound:{service}"),
+                    validate_clusters: true,
+                    request_headers_to_add: Vec::new(),
+                    request_headers_to_remove: vec![TAGS_HEADER.to_string()],
+                    virtual_hosts: vec![virtual_host(service, Target::Cluster(local))],
+                }),
+            })
+        } else {
+            NetworkFilter::TcpProxy(TcpProxy {
+                stat_prefix,
+                target: Target::Cluster(local),
+            })
+        };
+        out.listener(Listener {
+            name: format!("inbound:{}:{}", iface.ip, iface.dataplane_port),
+            address: iface.ip,
+            port: iface.dataplane_port,
+            direction: Direction::Inbound,
+            filter_chain: FilterChain {
+                filters: vec![filter],
+            },
+        });
+    }
+    builder.resources.overlay(out);
+}

@@ -1,0 +1,160 @@
+//! The pure function from a mesh to one Dataplane's [`ProxyConfig`], as a pipeline of small
+//! phases (behaviour spec §2.2–2.4, §3): each phase reads the mesh and the Dataplane, and adds
+//! to (or changes) the resources built so far and the decisions later phases read. Adding a
+//! policy is one phase module and one line in [`PHASES`].
+//!
+//! Work that does not depend on the requesting Dataplane (every service's endpoints, the load
+//! assignment of every cluster a route can name) lives in the [`EndpointIndex`], maintained
+//! per change by the mesh actor; phases only look things up.
+
+mod inbound;
+mod outbound;
+mod traffic_route;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::kinds::dataplane::{DataplaneSpec, Networking};
+use crate::kinds::Spec;
+use crate::resource::Resource;
+use crate::state::MeshState;
+
+use super::deps::Deps;
+use super::endpoints::EndpointIndex;
+use super::model::{Cluster, Listener, LoadAssignment, ProxyConfig, RouteConfig};
+use super::policy::SelectedRoute;
+
+/// What every phase reads.
+pub struct Input<'a> {
+    /// The mesh.
+    pub state: &'a MeshState,
+    /// The mesh's endpoints (built from `state`).
+    pub endpoints: &'a EndpointIndex,
+    /// The Dataplane generated for.
+    pub dataplane: &'a Resource,
+    /// Its spec.
+    pub spec: &'a DataplaneSpec,
+    /// Its networking section.
+    pub networking: &'a Networking,
+}
+
+/// One proxy's configuration under construction, with the decisions phases hand on.
+pub struct Builder<'a> {
+    /// Resources built so far.
+    pub resources: Resources,
+    /// The TrafficRoute of each outbound service (the `traffic_route` phase decides).
+    pub routes: BTreeMap<String, SelectedRoute<'a>>,
+    /// What the configuration depends on, recorded by each phase.
+    pub deps: Deps,
+}
+
+/// A phase: reads the input, adds to the builder.
+type Phase = for<'a> fn(&Input<'a>, &mut Builder<'a>);
+
+/// The pipeline, in order.
+const PHASES: &[Phase] = &[inbound::apply, traffic_route::apply, outbound::apply];
+
+/// A generated configuration and what it was built from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Generated {
+    /// The resources.
+    pub config: ProxyConfig,
+    /// Its dependency keys.
+    pub deps: Deps,
+}
+
+/// The configuration of `dataplane` in the mesh `state`, whose endpoints are `endpoints`.
+/// Anything but a Dataplane with `networking` yields an empty configuration.
+pub fn generate(state: &MeshState, endpoints: &EndpointIndex, dataplane: &Resource) -> Generated {
+    let deps = Deps::of(&dataplane.meta.name);
+    let Spec::Dataplane(spec) = &dataplane.spec else {
+        return Generated {
+            deps,
+            ..Generated::default()
+        };
+    };
+    let Some(networking) = &spec.networking else {
+        return Generated {
+            deps,
+            ..Generated::default()
+        };
+    };
+    let input = Input {
+        state,
+        endpoints,
+        dataplane,
+        spec,
+        networking,
+    };
+    let mut builder = Builder {
+        resources: Resources::default(),
+        routes: BTreeMap::new(),
+        deps,
+    };
+    for phase in PHASES {
+        phase(&input, &mut builder);
+    }
+    Generated {
+        config: builder.resources.into_config(),
+        deps: builder.deps,
+    }
+}
+
+/// Resources by type and name. Within one phase the first resource of a name wins; a phase's
+/// resources replace same-named earlier ones when merged ([`Resources::overlay`], Kuma's
+/// snapshot rule).
+#[derive(Default)]
+pub struct Resources {
+    /// Listeners (LDS).
+    pub listeners: BTreeMap<String, Listener>,
+    /// Clusters (CDS).
+    pub clusters: BTreeMap<String, Cluster>,
+    /// Endpoints (EDS), shared with other proxies.
+    pub load_assignments: BTreeMap<String, Arc<LoadAssignment>>,
+    /// Route configurations (RDS).
+    pub route_configs: BTreeMap<String, RouteConfig>,
+}
+
+impl Resources {
+    /// Adds a listener unless one of that name exists.
+    pub fn listener(&mut self, l: Listener) {
+        self.listeners.entry(l.name.clone()).or_insert(l);
+    }
+
+    /// Adds a cluster unless one of that name exists.
+    pub fn cluster(&mut self, c: Cluster) {
+        self.clusters.entry(c.name.clone()).or_insert(c);
+    }
+
+    /// Adds a load assignment unless one for that cluster exists.
+    pub fn load_assignment(&mut self, la: Arc<LoadAssignment>) {
+        self.load_assignments
+            .entry(la.cluster_name.clone())
+            .or_insert(la);
+    }
+
+    /// Adds a route configuration unless one of that name exists.
+    pub fn route_config(&mut self, r: RouteConfig) {
+        self.route_configs.entry(r.name.clone()).or_insert(r);
+    }
+
+    /// Merges a later phase's resources: they replace same-named ones.
+    pub fn overlay(&mut self, later: Resources) {
+        self.listeners.extend(later.listeners);
+        self.clusters.extend(later.clusters);
+        self.load_assignments.extend(later.load_assignments);
+        self.route_configs.extend(later.route_configs);
+    }
+
+    fn into_config(self) -> ProxyConfig {
+        ProxyConfig {
+            listeners: self.listeners.into_values().collect(),
+            clusters: self.clusters.into_values().collect(),
+            load_assignments: self.load_assignments.into_values().collect(),
+            route_configs: self.route_configs.into_values().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

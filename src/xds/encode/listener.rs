@@ -1,0 +1,109 @@
+//! [`Listener`] → `envoy.config.listener.v3.Listener`, with canonical filter names and
+//! `typed_config` (X9).
+
+use envoy_types::pb::envoy::config::core::v3 as core;
+use envoy_types::pb::envoy::config::listener::v3 as listener;
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3 as tcp;
+use envoy_types::util::pack_any;
+use ursa_actors::xds::model::{
+    Direction, FilterChain, HttpConnectionManager, HttpFilter, HttpRoutes, Listener, NetworkFilter,
+    Target, TcpProxy,
+};
+
+use super::route::route_configuration;
+use super::{ads, socket_address};
+
+/// Canonical name of the TCP proxy network filter.
+pub const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
+/// Canonical name of the HTTP connection manager network filter.
+pub const HTTP_CONNECTION_MANAGER: &str = "envoy.filters.network.http_connection_manager";
+/// Canonical name of the router HTTP filter.
+pub const ROUTER: &str = "envoy.filters.http.router";
+
+/// The v3 Listener of `l`.
+pub fn listener(l: &Listener) -> listener::Listener {
+    listener::Listener {
+        name: l.name.clone(),
+        address: Some(socket_address(&l.address, l.port)),
+        traffic_direction: match l.direction {
+            Direction::Inbound => core::TrafficDirection::Inbound,
+            Direction::Outbound => core::TrafficDirection::Outbound,
+        } as i32,
+        filter_chains: vec![filter_chain(&l.filter_chain)],
+        ..Default::default()
+    }
+}
+
+fn filter_chain(chain: &FilterChain) -> listener::FilterChain {
+    listener::FilterChain {
+        filters: chain.filters.iter().map(network_filter).collect(),
+        ..Default::default()
+    }
+}
+
+fn network_filter(filter: &NetworkFilter) -> listener::Filter {
+    let (name, config) = match filter {
+        NetworkFilter::TcpProxy(t) => (TCP_PROXY, pack_any(tcp_proxy(t))),
+        NetworkFilter::HttpConnectionManager(h) => (
+            HTTP_CONNECTION_MANAGER,
+            pack_any(http_connection_manager(h)),
+        ),
+    };
+    listener::Filter {
+        name: name.to_string(),
+        config_type: Some(listener::filter::ConfigType::TypedConfig(config)),
+    }
+}
+
+fn tcp_proxy(t: &TcpProxy) -> tcp::TcpProxy {
+    use tcp::tcp_proxy::{weighted_cluster::ClusterWeight, ClusterSpecifier, WeightedCluster};
+    let specifier = match &t.target {
+        Target::Cluster(name) => ClusterSpecifier::Cluster(name.clone()),
+        Target::Weighted(clusters) => ClusterSpecifier::WeightedClusters(WeightedCluster {
+            clusters: clusters
+                .iter()
+                .map(|c| ClusterWeight {
+                    name: c.name.clone(),
+                    weight: c.weight,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    };
+    tcp::TcpProxy {
+        stat_prefix: t.stat_prefix.clone(),
+        cluster_specifier: Some(specifier),
+        ..Default::default()
+    }
+}
+
+fn http_connection_manager(h: &HttpConnectionManager) -> hcm::HttpConnectionManager {
+    use hcm::http_connection_manager::{CodecType, RouteSpecifier};
+    let routes = match &h.routes {
+        HttpRoutes::Inline(config) => RouteSpecifier::RouteConfig(route_configuration(config)),
+        HttpRoutes::Rds(name) => RouteSpecifier::Rds(hcm::Rds {
+            config_source: Some(ads()),
+            route_config_name: name.clone(),
+        }),
+    };
+    hcm::HttpConnectionManager {
+        codec_type: CodecType::Auto as i32,
+        stat_prefix: h.stat_prefix.clone(),
+        http_filters: h.http_filters.iter().map(http_filter).collect(),
+        route_specifier: Some(routes),
+        ..Default::default()
+    }
+}
+
+fn http_filter(filter: &HttpFilter) -> hcm::HttpFilter {
+    let (name, config) = match filter {
+        HttpFilter::Router => (ROUTER, pack_any(Router::default())),
+    };
+    hcm::HttpFilter {
+        name: name.to_string(),
+        config_type: Some(hcm::http_filter::ConfigType::TypedConfig(config)),
+        ..Default::default()
+    }
+}
