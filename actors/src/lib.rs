@@ -18,5 +18,5 @@ pub mod validation;
 pub mod xds;
 
 pub use error::{Error, Op, OpError};
-pub use kinds::{Kind, Spec};
+pub use kinds::{Kind, Spec, ValidSpec};
 pub use resource::{Meta, Resource};

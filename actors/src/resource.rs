@@ -234,14 +234,194 @@ pub fn check_envelope(kind: Kind, url_mesh: &str, url_name: &str, body: &BodyMet
 
 /// Decodes a whole PUT body for `kind` at `/meshes/{url_mesh}/…/{url_name}`: body parsing,
 /// envelope checks, then the spec (§3.6 steps 3–4). Errors are "Could not process" errors.
+///
+/// A well-formed body is decoded once, straight from its bytes into the spec, with the meta
+/// keys picked out on the way (no intermediate `serde_json::Value`). A body that fails to is
+/// decoded again the slow way, which words every kind of failure (broken JSON, a non-object,
+/// a meta key of the wrong type, a bad field) exactly as the API always has.
 pub fn decode_put(
     kind: Kind,
     url_mesh: &str,
     url_name: &str,
     bytes: &[u8],
 ) -> Result<Spec, Violations> {
-    let (meta, object) = parse_body(bytes)?;
-    let spec = kind.decode(object)?;
+    let (meta, spec) = match kind.decode_body(bytes) {
+        Some(decoded) => decoded,
+        None => {
+            let (meta, object) = parse_body(bytes)?;
+            (meta, kind.decode(object)?)
+        }
+    };
     check_envelope(kind, url_mesh, url_name, &meta).into_result()?;
     Ok(spec)
+}
+
+/// Decodes the envelope's meta keys and the spec `T` from one JSON object in a single pass;
+/// `None` on any failure (the caller then finds out what failed, the slow way).
+pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<(BodyMeta, T)> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut meta = BodyMeta::default();
+    let spec =
+        serde::de::DeserializeSeed::deserialize(body::Envelope::<T>::new(&mut meta), &mut de)
+            .ok()?;
+    de.end().ok()?;
+    Some((meta, spec))
+}
+
+/// The one-pass envelope decoder: a map whose meta keys are taken aside and whose other keys
+/// are handed to the spec's own deserializer as if they were the whole object.
+mod body {
+    use std::marker::PhantomData;
+
+    use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
+    use serde::Deserialize;
+
+    use super::{BodyMeta, META_KEYS};
+    use crate::proto::parse_rfc3339;
+
+    pub(super) struct Envelope<'m, T> {
+        meta: &'m mut BodyMeta,
+        spec: PhantomData<T>,
+    }
+
+    impl<'m, T> Envelope<'m, T> {
+        pub(super) fn new(meta: &'m mut BodyMeta) -> Self {
+            Envelope {
+                meta,
+                spec: PhantomData,
+            }
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Envelope<'_, T> {
+        type Value = T;
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Envelope<'_, T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(WithoutMeta {
+                map,
+                meta: self.meta,
+            })
+        }
+    }
+
+    /// The body's map with the meta keys filtered out (and recorded).
+    struct WithoutMeta<'m, A> {
+        map: A,
+        meta: &'m mut BodyMeta,
+    }
+
+    impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutMeta<'_, A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            while let Some(key) = self.map.next_key::<String>()? {
+                if !META_KEYS.contains(&key.as_str()) {
+                    return seed.deserialize(key.into_deserializer()).map(Some);
+                }
+                let value: Option<String> = self.map.next_value()?;
+                let value = value.unwrap_or_default();
+                match key.as_str() {
+                    "type" => self.meta.type_name = value,
+                    "mesh" => self.meta.mesh = value,
+                    "name" => self.meta.name = value,
+                    _ if value.is_empty() => {}
+                    _ => {
+                        parse_rfc3339(&value).map_err(de::Error::custom)?;
+                    }
+                }
+            }
+            Ok(None)
+        }
+
+        fn next_value_seed<V: DeserializeSeed<'de>>(
+            &mut self,
+            seed: V,
+        ) -> Result<V::Value, A::Error> {
+            self.map.next_value_seed(seed)
+        }
+    }
+
+    impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for WithoutMeta<'_, A> {
+        type Error = A::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+            visitor.visit_map(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map struct enum identifier ignored_any
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass decoder agrees with the two-pass one on every valid body, and leaves every
+    /// invalid one to it.
+    #[test]
+    fn one_pass_and_two_pass_decoding_agree() {
+        let valid: &[(Kind, &str)] = &[
+            (
+                Kind::Dataplane,
+                r#"{"type":"Dataplane","mesh":"m","name":"d","creationTime":"2020-01-01T00:00:00Z","networking":{"address":"10.0.0.1","inbound":[{"port":1,"servicePort":2.0,"tags":{"service":"a","version":"v1"}}],"outbound":[{"port":3,"service":"b"}]}}"#,
+            ),
+            (
+                Kind::Mesh,
+                r#"{"name":"m","type":"Mesh","mtls":{"enabledBackend":"ca","backends":[{"name":"ca","type":"builtin"}]},"modificationTime":null}"#,
+            ),
+            (
+                Kind::TrafficRoute,
+                r#"{"type":"TrafficRoute","name":"r","mesh":"m","sources":[{"match":{"service":"*"}}],"destinations":[{"match":{"service":"b"}}],"conf":[{"weight":"100","destination":{"service":"b"}}]}"#,
+            ),
+            (
+                Kind::TrafficTrace,
+                r#"{"type":"TrafficTrace","mesh":"m","name":"t"}"#,
+            ),
+        ];
+        for (kind, body) in valid {
+            let (meta, spec) = kind.decode_body(body.as_bytes()).expect(body);
+            let (slow_meta, object) = parse_body(body.as_bytes()).unwrap();
+            assert_eq!(meta, slow_meta, "{body}");
+            assert_eq!(spec, kind.decode(object).unwrap(), "{body}");
+        }
+        let invalid: &[&str] = &[
+            "",
+            "[]",
+            "{",
+            r#"{"type":5}"#,
+            r#"{"creationTime":"yesterday"}"#,
+            r#"{"networking":{"inbound":[{"port":"abc"}]}}"#,
+            r#"{"networking":{"inbound":[{"prot":1}]}}"#,
+            r#"{"name":"a"} {}"#,
+        ];
+        for body in invalid {
+            assert!(
+                Kind::Dataplane.decode_body(body.as_bytes()).is_none(),
+                "{body}"
+            );
+            assert!(
+                decode_put(Kind::Dataplane, "m", "a", body.as_bytes()).is_err(),
+                "{body}"
+            );
+        }
+    }
 }

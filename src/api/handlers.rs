@@ -11,7 +11,7 @@ use ursa_actors::overview::OverviewFilter;
 use ursa_actors::page::{merge, Page, PageRequest};
 use ursa_actors::resource::decode_put;
 use ursa_actors::supervisor::{DeleteMesh, PutMesh};
-use ursa_actors::{Error, Op, OpError, Spec};
+use ursa_actors::{Error, Op, OpError, Spec, ValidSpec};
 
 use super::error::{ApiError, Title};
 use super::pagination::Query;
@@ -194,29 +194,23 @@ pub async fn put_resource(
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
     let spec = decode_put(kind, mesh, name, body).map_err(ApiError::malformed)?;
-    let missing_mesh = |spec: &Spec| -> ApiError {
-        // An insight needs its Dataplane, and a missing mesh has none (§3.6.1, §3.9).
-        if kind == Kind::DataplaneInsight {
-            return ApiError::domain(Title::Create, Error::NotFound);
-        }
-        // Validation errors take precedence over a missing mesh (§3.6.1).
-        let violations = spec.validate();
-        if violations.is_empty() {
-            ApiError::domain(Title::Create, Error::MeshNotFound(mesh.to_string()))
-        } else {
-            ApiError::domain(Title::Create, Error::Invalid(violations))
-        }
+    let current = state.registry.state(mesh);
+    let exists = |kind| {
+        current
+            .as_ref()
+            .is_some_and(|m| m.get(kind, name).is_some())
     };
-    let Some(addr) = state.registry.get(mesh) else {
-        return Err(missing_mesh(&spec));
-    };
-    // The spec goes to the actor; in the rare race with a mesh delete, the body is decoded
-    // again to tell a validation error from a missing mesh (cloning every spec up front
-    // cost every PUT a deep copy).
-    let again = || {
-        decode_put(kind, mesh, name, body)
-            .map_or_else(ApiError::malformed, |spec| missing_mesh(&spec))
-    };
+    let op = if exists(kind) { Op::Update } else { Op::Create };
+    // An insight needs its Dataplane, and a missing mesh has none (§3.6.1, §3.9); the actor
+    // checks again against its pending writes.
+    if kind == Kind::DataplaneInsight && !exists(Kind::Dataplane) {
+        return Err(ApiError::domain(op.into(), Error::NotFound));
+    }
+    // Validation errors take precedence over a missing mesh (§3.6.1). They are found here, on
+    // the request's thread, not on the actor's.
+    let spec = ValidSpec::new(spec).map_err(|v| ApiError::domain(op.into(), Error::Invalid(v)))?;
+    let missing_mesh = || ApiError::domain(Title::Create, Error::MeshNotFound(mesh.to_string()));
+    let addr = state.registry.get(mesh).ok_or_else(missing_mesh)?;
     match addr
         .send(PutResource {
             name: name.to_string(),
@@ -225,14 +219,14 @@ pub async fn put_resource(
         .await
     {
         Ok(Ok(op)) => Ok(put_response(op)),
-        // The mesh is being deleted: answer as if it were already gone.
+        // The mesh is being deleted, or was while the request was in flight: answer as if it
+        // were already gone.
         Ok(Err(OpError {
             error: Error::MeshNotFound(_),
             ..
-        })) => Err(again()),
+        }))
+        | Err(_) => Err(missing_mesh()),
         Ok(Err(e)) => Err(ApiError::domain(e.op.into(), e.error)),
-        // The mesh was deleted while the request was in flight.
-        Err(_) => Err(again()),
     }
 }
 

@@ -63,6 +63,18 @@ macro_rules! kinds {
                     $(Kind::$variant => decode::<$ty>(value).map(Spec::$variant),)*
                 }
             }
+
+            /// Decodes a whole PUT body of this kind (meta keys and spec) in one pass; `None`
+            /// when it is not a well-formed resource of the kind.
+            pub(crate) fn decode_body(
+                self,
+                bytes: &[u8],
+            ) -> Option<(crate::resource::BodyMeta, Spec)> {
+                match self {
+                    $(Kind::$variant => crate::resource::decode_body::<$ty>(bytes)
+                        .map(|(meta, spec)| (meta, Spec::$variant(spec))),)*
+                }
+            }
         }
 
         /// The spec of a resource of any kind.
@@ -110,6 +122,34 @@ kinds! {
     TrafficRoute(traffic_route::TrafficRouteSpec) = "TrafficRoute", "traffic-routes";
     TrafficTrace(traffic_trace::TrafficTraceSpec) = "TrafficTrace", "traffic-traces";
     FaultInjection(fault_injection::FaultInjectionSpec) = "FaultInjection", "fault-injections";
+}
+
+/// A spec that passed its kind's structural validation: what a mesh actor accepts, so that
+/// validation runs on the request's thread, never on the actor's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidSpec(Spec);
+
+impl ValidSpec {
+    /// `spec`, if its kind's validation (§6) finds nothing wrong.
+    pub fn new(spec: Spec) -> Result<ValidSpec, Violations> {
+        spec.validate().into_result()?;
+        Ok(ValidSpec(spec))
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.0.kind()
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &Spec {
+        &self.0
+    }
+
+    /// The spec, to be stored.
+    pub fn into_inner(self) -> Spec {
+        self.0
+    }
 }
 
 impl Kind {

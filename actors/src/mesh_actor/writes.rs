@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::{store_error, MeshActor};
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind};
-use crate::kinds::{Kind, Spec};
+use crate::kinds::{Kind, Spec, ValidSpec};
 use crate::resource::Resource;
 use crate::store::{Change, StoreError};
 
@@ -241,18 +241,19 @@ fn reply<T: 'static>(rx: oneshot::Receiver<T>, gone: T) -> ResponseFuture<T> {
 pub struct PutResource {
     /// Its name.
     pub name: String,
-    /// Its spec (the kind comes with it).
-    pub spec: Spec,
+    /// Its spec (the kind comes with it), validated by the sender.
+    pub spec: ValidSpec,
 }
 
 impl Handler<PutResource> for MeshActor {
     type Result = ResponseFuture<Result<Op, OpError>>;
 
-    fn handle(&mut self, mut msg: PutResource, ctx: &mut Self::Context) -> Self::Result {
-        if let Spec::DataplaneInsight(insight) = &mut msg.spec {
+    fn handle(&mut self, msg: PutResource, ctx: &mut Self::Context) -> Self::Result {
+        let kind = msg.spec.kind();
+        let mut spec = msg.spec.into_inner();
+        if let Spec::DataplaneInsight(insight) = &mut spec {
             insight.keep_recent();
         }
-        let kind = msg.spec.kind();
         let existing = self.effective(kind, &msg.name);
         let op = if existing.is_some() {
             Op::Update
@@ -268,15 +269,11 @@ impl Handler<PutResource> for MeshActor {
         if kind == Kind::DataplaneInsight && self.effective(Kind::Dataplane, &msg.name).is_none() {
             return fail(Error::NotFound);
         }
-        let violations = msg.spec.validate();
-        if !violations.is_empty() {
-            return fail(Error::Invalid(violations));
-        }
         let now = crate::resource::now();
         let (resource, change) = match &existing {
             // Version 0: an insight a proxy reported that is not stored yet.
             Some(old) if old.meta.version > 0 => {
-                let r = Arc::new(old.updated(msg.spec, now));
+                let r = Arc::new(old.updated(spec, now));
                 let change = Change::Update {
                     resource: r.clone(),
                     expected: old.meta.version,
@@ -284,7 +281,7 @@ impl Handler<PutResource> for MeshActor {
                 (r, change)
             }
             _ => {
-                let mut r = Resource::new(self.name(), &msg.name, msg.spec, now);
+                let mut r = Resource::new(self.name(), &msg.name, spec, now);
                 if let Some(old) = &existing {
                     r.meta.creation_time = old.meta.creation_time;
                 }

@@ -95,3 +95,192 @@ pub fn may_select(policy: &Spec, dataplane: &DataplaneSpec) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::Utc;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::resource::Resource;
+    use crate::state::MeshState;
+    use crate::xds::{generate, EndpointIndex};
+
+    fn resource(kind: Kind, name: &str, spec: Value) -> Arc<Resource> {
+        Arc::new(Resource::new(
+            "m",
+            name,
+            kind.decode(spec).expect("a valid spec"),
+            Utc::now(),
+        ))
+    }
+
+    fn dp(name: &str, service: &str, outbound: &[&str]) -> Arc<Resource> {
+        let outbound: Vec<Value> = outbound
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json!({"port": 20000 + i, "service": s}))
+            .collect();
+        resource(
+            Kind::Dataplane,
+            name,
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 8080, "tags": {"service": service, "version": "v1"}}],
+                "outbound": outbound}}),
+        )
+    }
+
+    /// web → backend, other → db, plus a backend and a db instance.
+    fn mesh() -> MeshState {
+        let m = Arc::new(Resource::new("m", "m", Spec::empty(Kind::Mesh), Utc::now()));
+        MeshState::new(
+            m,
+            [
+                dp("web", "web", &["backend"]),
+                dp("backend-1", "backend", &[]),
+                dp("other", "other", &["db"]),
+                dp("db-1", "db", &[]),
+            ],
+        )
+    }
+
+    /// Which of the mesh's proxies a change concerns, by name.
+    fn affected(state: &MeshState, summary: &ChangeSummary) -> Vec<String> {
+        let index = EndpointIndex::build(state);
+        let mut out = Vec::new();
+        for r in state.of(Kind::Dataplane).values() {
+            let deps = generate(state, &index, r).deps;
+            let Spec::Dataplane(spec) = &r.spec else {
+                unreachable!()
+            };
+            if deps.affected_by(spec, summary) {
+                out.push(r.meta.name.clone());
+            }
+        }
+        out
+    }
+
+    fn change(
+        kind: Kind,
+        name: &str,
+        before: Option<Arc<Resource>>,
+        after: Option<Arc<Resource>>,
+    ) -> ChangeSummary {
+        let mut s = ChangeSummary::default();
+        s.record(kind, name, before, after);
+        s
+    }
+
+    #[test]
+    fn generation_records_the_dataplane_the_services_it_reaches_and_the_selected_routes() {
+        let mut state = mesh();
+        let route = resource(
+            Kind::TrafficRoute,
+            "r",
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": [{"weight": 100, "destination": {"service": "backend", "version": "v2"}}]}),
+        );
+        state.insert(route);
+        let index = EndpointIndex::build(&state);
+        let web = state.get(Kind::Dataplane, "web").unwrap();
+        let deps = generate(&state, &index, web).deps;
+        assert_eq!(deps.dataplane, "web");
+        assert_eq!(deps.services.iter().collect::<Vec<_>>(), ["backend"]);
+        assert_eq!(
+            deps.policies.iter().cloned().collect::<Vec<_>>(),
+            vec![(Kind::TrafficRoute, "r".to_string())]
+        );
+        let db = state.get(Kind::Dataplane, "db-1").unwrap();
+        assert_eq!(generate(&state, &index, db).deps, Deps::of("db-1"));
+    }
+
+    #[test]
+    fn a_dataplane_change_in_service_a_regenerates_only_proxies_that_reach_a() {
+        let state = mesh();
+        let before = state.get(Kind::Dataplane, "backend-1").cloned();
+        let after = dp("backend-1", "backend", &[]);
+        let summary = change(Kind::Dataplane, "backend-1", before, Some(after));
+        assert_eq!(affected(&state, &summary), ["backend-1", "web"]);
+        // A new instance of db: other reaches db; web does not.
+        let summary = change(Kind::Dataplane, "db-2", None, Some(dp("db-2", "db", &[])));
+        assert_eq!(affected(&state, &summary), ["other"]);
+        // A Dataplane that moves from backend to db concerns the callers of both.
+        let summary = change(
+            Kind::Dataplane,
+            "backend-1",
+            state.get(Kind::Dataplane, "backend-1").cloned(),
+            Some(dp("backend-1", "db", &[])),
+        );
+        assert_eq!(affected(&state, &summary), ["backend-1", "other", "web"]);
+    }
+
+    #[test]
+    fn policy_changes_concern_the_proxies_they_select_or_selected() {
+        let mut state = mesh();
+        let to_backend = resource(
+            Kind::TrafficRoute,
+            "to-backend",
+            json!({"sources": [{"match": {"service": "*"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": [{"weight": 100, "destination": {"service": "backend"}}]}),
+        );
+        // A new route to backend may select web (its only caller).
+        let summary = change(
+            Kind::TrafficRoute,
+            "to-backend",
+            None,
+            Some(to_backend.clone()),
+        );
+        assert_eq!(affected(&state, &summary), ["web"]);
+        // Once selected, deleting it concerns web again, and no one else.
+        state.insert(to_backend.clone());
+        let summary = change(Kind::TrafficRoute, "to-backend", Some(to_backend), None);
+        assert_eq!(affected(&state, &summary), ["web"]);
+        // A route whose sources select no caller of db concerns nobody.
+        let elsewhere = resource(
+            Kind::TrafficRoute,
+            "from-web-to-db",
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "db"}}],
+                   "conf": [{"weight": 100, "destination": {"service": "db"}}]}),
+        );
+        let summary = change(Kind::TrafficRoute, "from-web-to-db", None, Some(elsewhere));
+        assert_eq!(affected(&state, &summary), Vec::<String>::new());
+        // Kinds no phase reads yet concern nobody; the Mesh concerns everybody.
+        let log = resource(
+            Kind::TrafficLog,
+            "l",
+            json!({"sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "*"}}]}),
+        );
+        assert!(affected(&state, &change(Kind::TrafficLog, "l", None, Some(log))).is_empty());
+        let mesh = change(Kind::Mesh, "m", None, None);
+        assert_eq!(affected(&state, &mesh).len(), 4);
+    }
+
+    #[test]
+    fn may_select_follows_each_matcher() {
+        let web = match &dp("web", "web", &["backend"]).spec {
+            Spec::Dataplane(s) => s.clone(),
+            _ => unreachable!(),
+        };
+        let spec = |kind: Kind, v: Value| kind.decode(v).unwrap();
+        let perm = |dst: &str| {
+            spec(
+                Kind::TrafficPermission,
+                json!({"sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": dst}}]}),
+            )
+        };
+        assert!(may_select(&perm("web"), &web), "matcher C: by inbound");
+        assert!(!may_select(&perm("backend"), &web));
+        let trace = |sel: Value| spec(Kind::TrafficTrace, json!({"selectors": [{"match": sel}]}));
+        assert!(
+            may_select(&trace(json!({"service": "web"})), &web),
+            "matcher A"
+        );
+        assert!(!may_select(&trace(json!({"service": "db"})), &web));
+        assert!(!may_select(&Spec::empty(Kind::Mesh), &web));
+    }
+}
