@@ -19,6 +19,7 @@ use ursa_actors::supervisor::{BootError, Placement, Supervisor};
 
 use crate::api::{self, cors::Cors, ApiState};
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
+use crate::diagnostics::{self, Metrics};
 use crate::http::server::{serve, ServeOptions};
 use crate::xds::ads::Ads;
 
@@ -78,6 +79,8 @@ pub struct Addresses {
     pub bootstrap: SocketAddr,
     /// xDS (ADS) gRPC server.
     pub xds: SocketAddr,
+    /// Diagnostics server (metrics, readiness).
+    pub diagnostics: SocketAddr,
 }
 
 /// A started control plane.
@@ -91,6 +94,8 @@ pub struct Running {
     api: Server,
     /// The bootstrap server runs as its own task; this stops it.
     bootstrap: ServerHandle,
+    /// The diagnostics server, likewise.
+    diagnostics: ServerHandle,
     xds_shutdown: watch::Sender<bool>,
     xds_thread: std::thread::JoinHandle<()>,
     /// The threads the mesh actors run on.
@@ -108,6 +113,7 @@ impl Running {
         let result = self.api.await;
         tracing::info!("shutting down");
         self.bootstrap.stop(true).await;
+        self.diagnostics.stop(true).await;
         let _ = self.xds_shutdown.send(true);
         let xds_thread = self.xds_thread;
         let mesh_threads = self.mesh_threads;
@@ -169,10 +175,16 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         config.xds_server.grpc_port,
         "xdsServer.grpcPort",
     )?;
+    let (diagnostics_listener, diagnostics_addr) = bind(
+        &interface,
+        config.xds_server.diagnostics_port,
+        "xdsServer.diagnosticsPort",
+    )?;
     // With port 0 the OS picked one: the effective config, links and bootstraps show the real one.
     config.api_server.port = api_addr.port();
     config.bootstrap_server.port = bootstrap_addr.port();
     config.xds_server.grpc_port = xds_addr.port();
+    config.xds_server.diagnostics_port = diagnostics_addr.port();
     config.auto_configure();
 
     let registry = MeshRegistry::new();
@@ -192,9 +204,12 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     )
     .await?;
     let instance_id = uuid::Uuid::new_v4().to_string();
+    let metrics = Arc::new(Metrics::new());
 
-    let (xds_shutdown, xds_thread) =
-        start_xds(xds_listener, Ads::new(registry.clone(), instance_id))?;
+    let (xds_shutdown, xds_thread) = start_xds(
+        xds_listener,
+        Ads::new(registry.clone(), instance_id, metrics.xds.clone()),
+    )?;
 
     let limits = config.limits.http.clone();
     let bootstrap_state = web::Data::new(BootstrapState {
@@ -215,6 +230,22 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     .map_err(|source| StartError::Bind {
         addr: bootstrap_addr.to_string(),
         key: "bootstrapServer.port",
+        source,
+    })?;
+
+    let diagnostics = serve(
+        vec![diagnostics_listener],
+        &ServeOptions {
+            name: "diagnostics",
+            workers: 1,
+            limits: limits.clone(),
+            handle_signals: false,
+        },
+        diagnostics::configure(metrics),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: diagnostics_addr.to_string(),
+        key: "xdsServer.diagnosticsPort",
         source,
     })?;
 
@@ -257,6 +288,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         api = %format!("http://{api_addr}"),
         bootstrap = %format!("http://{bootstrap_addr}"),
         xds = %format!("grpc://{xds_addr}"),
+        diagnostics = %format!("http://{diagnostics_addr}"),
         store = %config.store.kind,
         "Ursa control plane {} started", env!("CARGO_PKG_VERSION")
     );
@@ -266,15 +298,13 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             api: api_addr,
             bootstrap: bootstrap_addr,
             xds: xds_addr,
+            diagnostics: diagnostics_addr,
         },
         config,
         api,
-        bootstrap: {
-            let handle = bootstrap.handle();
-            // An actix server only processes commands while polled: run it as a task.
-            actix_web::rt::spawn(bootstrap);
-            handle
-        },
+        // An actix server only processes commands while polled: run these as tasks.
+        bootstrap: spawn_server(bootstrap),
+        diagnostics: spawn_server(diagnostics),
         xds_shutdown,
         xds_thread,
         mesh_threads,
@@ -329,6 +359,12 @@ fn start_xds(
         })
         .map_err(StartError::Xds)?;
     Ok((shutdown_tx, thread))
+}
+
+fn spawn_server(server: Server) -> ServerHandle {
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    handle
 }
 
 fn json_bytes(v: &serde_json::Value) -> Bytes {

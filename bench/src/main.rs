@@ -6,6 +6,7 @@
 //! `bash bench/run.sh` builds and runs it; `ursa-bench --help` lists the knobs.
 
 mod ceiling;
+mod fanout;
 mod http;
 mod mesh;
 mod process;
@@ -76,6 +77,12 @@ struct RunArgs {
     /// ADS streams per HTTP/2 connection.
     #[arg(long, default_value_t = 100)]
     streams_per_connection: usize,
+    /// Meshes of the multi-mesh scenario (8); `0` skips it.
+    #[arg(long, default_value_t = 10)]
+    meshes: usize,
+    /// Proxies per mesh in the multi-mesh scenario.
+    #[arg(long, default_value_t = 1000)]
+    per_mesh: usize,
     /// Skip the API and memory scenarios.
     #[arg(long)]
     xds_only: bool,
@@ -168,6 +175,14 @@ impl Goal {
 
 struct XdsRow {
     n: usize,
+    /// 6a. One TrafficRoute reaching few proxies.
+    narrow: fanout::Change,
+    /// 6b. 99 TrafficRoute PUTs in a burst.
+    burst: fanout::Change,
+    /// 6c. A Dataplane PUT: proxies that reach its service, proxies regenerated.
+    dataplane_put: (usize, Option<u64>),
+    /// Regenerations of scenario 6.
+    fanout_regenerated: Option<u64>,
     full_config: Option<Duration>,
     full_config_p50: Option<Duration>,
     fanout: Option<Duration>,
@@ -207,14 +222,34 @@ async fn run(args: RunArgs) -> Result<(), String> {
         memory = Some(mem);
     }
     let mut xds_rows = Vec::new();
+    let mut multi = None;
     if !args.api_only {
         for &n in args.fleet.iter().filter(|n| **n > 0) {
             xds_rows.push(xds_scenario(&args, n).await?);
         }
+        if args.meshes > 0 {
+            progress(format!(
+                "multi-mesh: {} meshes × {} proxies",
+                args.meshes, args.per_mesh
+            ));
+            let m = fanout::multi_mesh(
+                &args.cp,
+                args.meshes,
+                args.per_mesh,
+                args.services,
+                args.streams_per_connection,
+            )
+            .await?;
+            progress(format!(
+                "  one change in one mesh: {:?}; one in each at once: {:?}",
+                m.one.took, m.all.took
+            ));
+            multi = Some(m);
+        }
     }
     let _ = std::fs::remove_dir_all(&tmp);
     let load = format!("{load_before} before, {} after", loadavg());
-    let report = report(
+    let mut report = report(
         &args,
         &api_rows,
         memory.as_ref(),
@@ -222,6 +257,26 @@ async fn run(args: RunArgs) -> Result<(), String> {
         started.elapsed(),
         &load,
     );
+    if let Some(m) = &multi {
+        let _ = writeln!(report, "\n### Meshes in parallel (scenario 8)\n");
+        let _ = writeln!(
+            report,
+            "| Meshes × proxies | one change in one mesh → last ACK | regenerated | one change in each mesh at once → last ACK | regenerated | goal |"
+        );
+        let _ = writeln!(report, "|---|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            report,
+            "| {} × {} | {} ({} affected) | {} | {} ({} affected) | {} | the same time as one mesh |",
+            m.meshes,
+            m.per_mesh,
+            secs(m.one.took),
+            m.one.affected,
+            count(m.one.regenerated),
+            secs(m.all.took),
+            m.all.affected,
+            count(m.all.regenerated),
+        );
+    }
     println!("{report}");
     if let Some(out) = &args.out {
         std::fs::write(out, &report).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -522,52 +577,84 @@ async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, String> {
 
     // 6. One TrafficRoute PUT; time until the last affected client ACKed the change.
     let affected: Vec<usize> = (0..n).filter(|i| mesh::uses_svc0(*i, s)).collect();
-    let before: Vec<u32> = fleet
-        .clients
-        .iter()
-        .map(|c| c.cds_versions.load(Ordering::Relaxed))
-        .collect();
     progress(format!(
         "  PUT TrafficRoute split-svc-0 (changes {} of {n} configurations)",
         affected.len()
     ));
     let cpu1 = cp.cpu();
     let fleet_cpu1 = process::self_cpu();
-    let put_at = fleet.now_us();
-    let mut conn = Conn::connect(api).await.map_err(|e| e.to_string())?;
     let route = mesh::split_route().to_string();
-    let r = conn
-        .call(&http::put(
+    let change = fanout::apply(
+        &cp,
+        &fleet,
+        &affected,
+        vec![http::put(
             &mesh::path("traffic-routes", "split-svc-0"),
             route.as_bytes(),
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-    if r.status != 201 {
-        return Err(format!(
-            "PUT TrafficRoute: {} {}",
-            r.status,
-            String::from_utf8_lossy(&r.body)
-        ));
-    }
-    let quiet = Duration::from_millis(500).as_micros() as u64;
-    let changed = xds::wait_until(Duration::from_secs(60), || {
-        let all = affected
-            .iter()
-            .all(|&i| fleet.clients[i].cds_versions.load(Ordering::Relaxed) > before[i]);
-        all && fleet.now_us() > fleet.last_response_at.load(Ordering::Relaxed) + quiet
-    })
-    .await;
-    let last_ack = fleet
-        .clients
-        .iter()
-        .map(|c| c.last_ack_at.load(Ordering::Relaxed))
-        .max()
-        .unwrap_or(0);
-    let fanout = changed.then(|| Duration::from_micros(last_ack.saturating_sub(put_at)));
+        )],
+    )
+    .await?;
+    let fanout = change.took;
+    let fanout_regenerated = change.regenerated;
     let fanout_cpu = cp.cpu().saturating_sub(cpu1);
     let fleet_fanout_cpu = process::self_cpu().saturating_sub(fleet_cpu1);
-    progress(format!("  last ACK of the change after {fanout:?}"));
+    progress(format!(
+        "  last ACK of the change after {fanout:?}, {} configurations regenerated",
+        count(fanout_regenerated)
+    ));
+
+    // 6a. A route for a service few proxies reach.
+    let narrow_svc = s / 2;
+    let reach: Vec<usize> = (0..n)
+        .filter(|i| mesh::reaches(*i, s, narrow_svc))
+        .collect();
+    progress(format!(
+        "  PUT TrafficRoute split-svc-{narrow_svc} (concerns {} of {n})",
+        reach.len()
+    ));
+    let body = mesh::split_route_in(mesh::MESH, narrow_svc, 80).to_string();
+    let narrow = fanout::apply(
+        &cp,
+        &fleet,
+        &reach,
+        vec![http::put(
+            &mesh::path("traffic-routes", &format!("split-svc-{narrow_svc}")),
+            body.as_bytes(),
+        )],
+    )
+    .await?;
+    progress(format!(
+        "  last affected ACK after {:?}, {} regenerated",
+        narrow.took,
+        count(narrow.regenerated)
+    ));
+
+    // 6b. 99 routes at once (one per service but svc-0): every proxy reaches one of them.
+    let requests: Vec<Vec<u8>> = (1..s)
+        .map(|svc| {
+            let body = mesh::split_route_in(mesh::MESH, svc, 70).to_string();
+            http::put(
+                &mesh::path("traffic-routes", &format!("split-svc-{svc}")),
+                body.as_bytes(),
+            )
+        })
+        .collect();
+    progress(format!("  {} TrafficRoute PUTs in a burst", requests.len()));
+    let all: Vec<usize> = (0..n).collect();
+    let burst = fanout::apply(&cp, &fleet, &all, requests).await?;
+    progress(format!(
+        "  every stream updated after {:?}, {} regenerated",
+        burst.took,
+        count(burst.regenerated)
+    ));
+
+    // 6c. A Dataplane PUT: who regenerates?
+    let dataplane_put = fanout::dataplane_change(&cp, n, s, narrow_svc).await?;
+    progress(format!(
+        "  Dataplane PUT: {} proxies reach its service (itself included), {} regenerated",
+        dataplane_put.0,
+        count(dataplane_put.1)
+    ));
 
     // The insight of an affected client counts what that client ACKed.
     settle().await;
@@ -590,6 +677,10 @@ async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, String> {
     drop(fleet);
     Ok(XdsRow {
         n,
+        narrow,
+        burst,
+        dataplane_put,
+        fanout_regenerated,
         full_config,
         full_config_p50,
         fanout,
@@ -643,6 +734,11 @@ fn kib(bytes: f64) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
+}
+
+/// A count the control plane may not report (`—`: it has no `/metrics`).
+fn count(n: Option<u64>) -> String {
+    n.map_or("—".into(), |n| n.to_string())
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -771,6 +867,38 @@ fn report(
                 if per <= 65536.0 { "yes" } else { "**no**" },
                 x.fleet_connect_cpu.as_secs_f64(),
                 x.fleet_fanout_cpu.as_secs_f64(),
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "### The cost of a change (issue 15)\n");
+        let _ = writeln!(
+            out,
+            "| N clients | 6. svc-0 route: regenerated | 6a. one route → last of its affected ACKed | affected | regenerated | goal ≤ 100 ms | 6b. 99 routes → all updated | regenerated | goal ≤ 1 s | 6c. Dataplane PUT: reach its service | regenerated |"
+        );
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"
+        );
+        for x in xds {
+            let met = |d: Option<Duration>, goal: Duration| match d {
+                _ if x.n < 10_000 => "(N = 10k only)",
+                Some(d) if d <= goal => "yes",
+                _ => "**no**",
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                x.n,
+                count(x.fanout_regenerated),
+                secs(x.narrow.took),
+                x.narrow.affected,
+                count(x.narrow.regenerated),
+                met(x.narrow.took, Duration::from_millis(100)),
+                secs(x.burst.took),
+                count(x.burst.regenerated),
+                met(x.burst.took, Duration::from_secs(1)),
+                x.dataplane_put.0,
+                count(x.dataplane_put.1),
             );
         }
         let _ = writeln!(out);

@@ -39,6 +39,16 @@ pub fn uses_svc0(i: usize, services: usize) -> bool {
 
 /// The Dataplane resource `i`, as PUT to the API.
 pub fn dataplane(i: usize, services: usize) -> Value {
+    dataplane_in(MESH, i, services)
+}
+
+/// Whether dataplane `i` has an outbound to `svc-<target>`.
+pub fn reaches(i: usize, services: usize, target: usize) -> bool {
+    outbounds(service_of(i, services), services).contains(&target)
+}
+
+/// The Dataplane resource `i` of `mesh`.
+pub fn dataplane_in(mesh: &str, i: usize, services: usize) -> Value {
     let s = service_of(i, services);
     let version = 1 + (i / services) % 2;
     let mut tags = json!({"service": format!("svc-{s}"), "version": format!("v{version}")});
@@ -52,7 +62,7 @@ pub fn dataplane(i: usize, services: usize) -> Value {
         .collect();
     json!({
         "type": "Dataplane",
-        "mesh": MESH,
+        "mesh": mesh,
         "name": name(i),
         "networking": {
             "address": format!("10.{}.{}.{}", 1 + i / 65536, (i / 256) % 256, i % 256),
@@ -89,22 +99,34 @@ pub fn insight(i: usize) -> Value {
 /// The TrafficRoute of the fan-out scenario: `svc-0` split 90/10 between its versions, for
 /// every source.
 pub fn split_route() -> Value {
+    split_route_in(MESH, 0, 90)
+}
+
+/// A TrafficRoute `split-svc-<svc>` of `mesh`: `svc-<svc>` split `v1_weight`/rest between its
+/// versions, for every source.
+pub fn split_route_in(mesh: &str, svc: usize, v1_weight: u32) -> Value {
+    let service = format!("svc-{svc}");
     json!({
         "type": "TrafficRoute",
-        "mesh": MESH,
-        "name": "split-svc-0",
+        "mesh": mesh,
+        "name": format!("split-{service}"),
         "sources": [{"match": {"service": "*"}}],
-        "destinations": [{"match": {"service": "svc-0"}}],
+        "destinations": [{"match": {"service": service}}],
         "conf": [
-            {"weight": 90, "destination": {"service": "svc-0", "version": "v1"}},
-            {"weight": 10, "destination": {"service": "svc-0", "version": "v2"}},
+            {"weight": v1_weight, "destination": {"service": service, "version": "v1"}},
+            {"weight": 100 - v1_weight, "destination": {"service": service, "version": "v2"}},
         ]
     })
 }
 
 /// API path of a resource of mesh [`MESH`].
 pub fn path(collection: &str, name: &str) -> String {
-    format!("/meshes/{MESH}/{collection}/{name}")
+    path_in(MESH, collection, name)
+}
+
+/// API path of a resource of `mesh`.
+pub fn path_in(mesh: &str, collection: &str, name: &str) -> String {
+    format!("/meshes/{mesh}/{collection}/{name}")
 }
 
 #[cfg(test)]

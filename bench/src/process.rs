@@ -24,6 +24,7 @@ impl Server {
         cmd.env("KUMA_API_SERVER_INTERFACE", "127.0.0.1")
             .env("KUMA_API_SERVER_PORT", "0")
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
+            .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
             .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
             .env("KUMA_STORE_TYPE", store)
             .env("KUMA_REPORTS_ENABLED", "false")
@@ -80,11 +81,13 @@ impl Server {
 
     /// The address named `key` in the start-up line.
     pub fn addr(&self, key: &str) -> SocketAddr {
-        self.addrs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, a)| *a)
+        self.try_addr(key)
             .unwrap_or_else(|| panic!("the server did not name a {key} address"))
+    }
+
+    /// The address named `key`, if the server named one.
+    pub fn try_addr(&self, key: &str) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(k, _)| k == key).map(|(_, a)| *a)
     }
 
     /// Process id.

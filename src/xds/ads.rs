@@ -30,6 +30,7 @@ use ursa_actors::xds::{generate, Generated, XdsSnapshot};
 
 use super::encode::{Encoded, Encoder};
 use super::type_url::{PerType, TypeUrl};
+use crate::diagnostics::XdsMetrics;
 
 /// Largest DiscoveryResponse sent (D24, as Kuma 2.14): a proxy whose configuration of one type
 /// is larger keeps its last one, and the control plane logs why.
@@ -49,17 +50,6 @@ const OUTBOUND_BUFFER: usize = 16;
 /// `dataplaneStatusFlushInterval` (1 s).
 const REPORT_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Counters of the xDS server, shared by every stream.
-#[derive(Debug, Default)]
-pub struct XdsStats {
-    /// Configurations generated.
-    pub generated: AtomicU64,
-    /// Snapshots a stream skipped because none of their changes concerned its proxy.
-    pub skipped: AtomicU64,
-    /// Responses sent.
-    pub responses: AtomicU64,
-}
-
 /// The ADS service shared by all streams.
 pub struct Ads {
     registry: MeshRegistry,
@@ -68,26 +58,21 @@ pub struct Ads {
     shutdown: watch::Receiver<bool>,
     /// Shared by every stream, so proxies with the same endpoints share their encoding.
     encoder: Arc<Encoder>,
-    stats: Arc<XdsStats>,
+    stats: Arc<XdsMetrics>,
 }
 
 impl Ads {
     /// An ADS service answering for the meshes of `registry`; `instance_id` identifies this
     /// control-plane process in subscriptions.
-    pub fn new(registry: MeshRegistry, instance_id: String) -> Ads {
+    pub fn new(registry: MeshRegistry, instance_id: String, stats: Arc<XdsMetrics>) -> Ads {
         Ads {
             registry,
             instance_id: instance_id.into(),
             streams: AtomicU64::new(0),
             shutdown: watch::channel(false).1,
             encoder: Arc::new(Encoder::new()),
-            stats: Arc::default(),
+            stats,
         }
-    }
-
-    /// The server's counters.
-    pub fn stats(&self) -> Arc<XdsStats> {
-        self.stats.clone()
     }
 
     /// Streams end (with `UNAVAILABLE`, so Envoy reconnects elsewhere) when `shutdown` turns true.
@@ -241,7 +226,7 @@ struct AdsStream {
     nonces: u64,
     shutdown: watch::Receiver<bool>,
     encoder: Arc<Encoder>,
-    stats: Arc<XdsStats>,
+    stats: Arc<XdsMetrics>,
     /// When the pending (coalesced) report of the subscription is due.
     report_due: Option<Instant>,
     /// Until when a change is coalesced instead of reported at once.
@@ -319,7 +304,7 @@ impl AdsStream {
         out: Outbound,
         shutdown: watch::Receiver<bool>,
         encoder: Arc<Encoder>,
-        stats: Arc<XdsStats>,
+        stats: Arc<XdsMetrics>,
     ) -> AdsStream {
         let subscription = Subscription {
             id: uuid::Uuid::new_v4().to_string(),
@@ -352,6 +337,7 @@ impl AdsStream {
     }
 
     async fn run(mut self, mut requests: Streaming<DiscoveryRequest>) {
+        self.stats.streams.inc();
         let end = loop {
             let changed = async {
                 match &mut self.proxy {
@@ -401,6 +387,7 @@ impl AdsStream {
                 }
             }
         };
+        self.stats.streams.dec();
         if let End::Refused(status) = end {
             tracing::info!(message = status.message(), "ending stream");
             let _ = self.out.send(Err(status)).await;
@@ -441,7 +428,7 @@ impl AdsStream {
         // would block the mesh actor's next publication.
         let snapshot = snapshots.borrow_and_update().clone();
         let (source, generated) = generate_in(&snapshot, &dataplane);
-        self.stats.generated.fetch_add(1, Ordering::Relaxed);
+        self.stats.generations.inc();
         let encoded = self.encoder.encode(&generated.config);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
         self.proxy = Some(Proxy {
@@ -526,11 +513,11 @@ impl AdsStream {
             let snapshot = proxy.snapshots.borrow_and_update().clone();
             if !proxy.affected_by(&snapshot) {
                 proxy.seen = snapshot.version;
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                self.stats.skipped.inc();
                 return Ok(());
             }
             let (source, generated) = generate_in(&snapshot, &proxy.dataplane);
-            self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            self.stats.generations.inc();
             // The one comparison per type: unchanged types keep their encoding (and version).
             proxy.encoded = self.encoder.reencode(
                 Some((&proxy.generated.config, &proxy.encoded)),
@@ -584,7 +571,7 @@ impl AdsStream {
         });
         let version = encoded.version.clone();
         self.out.send(Ok(response)).await.map_err(|_| End::Closed)?;
-        self.stats.responses.fetch_add(1, Ordering::Relaxed);
+        self.stats.responses.inc();
         let state = &mut self.types[t];
         state.unanswered.push(nonce.clone());
         if state.unanswered.len() > UNANSWERED_KEPT {

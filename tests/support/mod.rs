@@ -31,6 +31,7 @@ impl TestServer {
             ("KUMA_API_SERVER_PORT".into(), "0".into()),
             ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
             ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
+            ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load(None, vars).expect("test config");
