@@ -255,7 +255,7 @@ fn document(source: &str, value: Value, default_mesh: &str) -> Result<Document, 
         return Err(bad("Name field cannot be empty"));
     }
     let mesh = if kind == Kind::Mesh {
-        map.remove("mesh");
+        map.shift_remove("mesh");
         name.clone()
     } else {
         let mesh = text(&map, "mesh")?;

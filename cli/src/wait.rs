@@ -38,6 +38,15 @@ impl State {
             State::Online => "Online",
         }
     }
+
+    /// The state as the end of "timed out: the dataplane …".
+    fn still(self) -> &'static str {
+        match self {
+            State::Deleted => "not registered",
+            State::Offline => "still Offline",
+            State::Online => "still Online",
+        }
+    }
 }
 
 /// A source of successive observations of one dataplane.
@@ -129,8 +138,8 @@ pub fn until(
     Err(match last {
         Some(Err(e)) => CliError::from(e).context(&format!("gave up after {waited}")),
         Some(Ok(state)) => CliError::TimedOut(format!(
-            "timed out after {waited}: the dataplane is still {}",
-            state.word()
+            "timed out after {waited}: the dataplane is {}",
+            state.still()
         )),
         None => CliError::TimedOut(format!("timed out after {waited}")),
     })
@@ -138,10 +147,7 @@ pub fn until(
 
 /// The line printed when the wait succeeds.
 pub fn reached(state: State, mesh: &str, name: &str) -> String {
-    match state {
-        State::Deleted => format!("Dataplane {name:?} in mesh {mesh:?} is deleted"),
-        s => format!("Dataplane {name:?} in mesh {mesh:?} is {}", s.word()),
-    }
+    format!("Dataplane {name:?} in mesh {mesh:?} is {}", state.word())
 }
 
 #[cfg(test)]

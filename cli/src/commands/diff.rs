@@ -44,10 +44,10 @@ pub fn run(env: &Env, args: &DiffArgs, out: &mut dyn Write) -> Result<(), CliErr
 fn canonical_yaml(kind: Kind, resource: &Value) -> String {
     let mut v = sorted(resource);
     if let Value::Mapping(m) = &mut v {
-        m.remove("creationTime");
-        m.remove("modificationTime");
+        m.shift_remove("creationTime");
+        m.shift_remove("modificationTime");
         if kind == Kind::Mesh {
-            m.remove("mesh");
+            m.shift_remove("mesh");
         }
     }
     serde_yaml::to_string(&v).unwrap_or_default()
