@@ -306,6 +306,9 @@ pub enum ControlPlanesCommand {
         /// Replace a control plane of the same name.
         #[arg(long)]
         overwrite: bool,
+        /// PEM file of the CA that signed an https API's certificate (default: public CAs).
+        #[arg(long, value_name = "FILE")]
+        ca_cert_file: Option<String>,
     },
     /// List the control planes.
     List,

@@ -78,21 +78,49 @@ pub struct Client {
 
 impl Client {
     /// A client of the API at `base` (e.g. `http://localhost:5681`), sending `token` as a
-    /// bearer token when given, logging every request to stderr when `debug`.
-    pub fn new(base: &str, token: Option<String>, debug: bool) -> Client {
+    /// bearer token when given, logging every request to stderr when `debug`. An `https` API
+    /// is verified against Mozilla's roots, or only against the PEM certificates of `ca`.
+    pub fn new(
+        base: &str,
+        token: Option<String>,
+        debug: bool,
+        ca: Option<&[u8]>,
+    ) -> Result<Client, ClientError> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(pem) = ca {
+            let certs = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ClientError::BadUrl {
+                    url: base.to_string(),
+                    reason: format!("the CA certificate is not valid PEM: {e}"),
+                })?;
+            if certs.is_empty() {
+                return Err(ClientError::BadUrl {
+                    url: base.to_string(),
+                    reason: "the CA certificate file holds no certificate".into(),
+                });
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
         let config = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             // kumactl's client timeout.
             .timeout_global(Some(Duration::from_secs(60)))
             .user_agent(concat!("ursactl/", env!("CARGO_PKG_VERSION")))
             .build();
-        Client {
+        Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             token: token.filter(|t| !t.is_empty()),
             debug,
             agent: config.into(),
-        }
+        })
     }
 
     /// The API's base URL.
@@ -193,11 +221,6 @@ fn transport_error(url: &str, e: ureq::Error) -> ClientError {
         ureq::Error::Http(e) => ClientError::BadUrl {
             url,
             reason: e.to_string(),
-        },
-        ureq::Error::Tls(_) | ureq::Error::TlsRequired => ClientError::BadUrl {
-            url,
-            reason: "https is not supported by this build of ursactl; use an http:// address"
-                .into(),
         },
         other => ClientError::Unreachable {
             url,

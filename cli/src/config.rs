@@ -56,6 +56,14 @@ pub struct Coordinates {
 /// `controlPlanes[].coordinates.apiServer`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApiServer {
+    /// PEM file of the CA that signed an `https` API's certificate (later kumactl's key;
+    /// written only when set, so kumactl 0.5 can still read the file).
+    #[serde(
+        rename = "caCertFile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ca_cert_file: Option<String>,
     /// The API's URL.
     #[serde(default)]
     pub url: String,
@@ -93,6 +101,17 @@ pub struct Defaults {
     pub extra: Mapping,
 }
 
+/// Where the current context points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The API's URL.
+    pub url: String,
+    /// The CA of an `https` API, if not a public one.
+    pub ca_cert_file: Option<String>,
+    /// The context's default mesh (may be empty).
+    pub mesh: String,
+}
+
 /// The default file location, `~/.kumactl/config`.
 pub fn default_path() -> Result<PathBuf, CliError> {
     let home = std::env::var_os("HOME")
@@ -108,7 +127,7 @@ impl Config {
     /// `http://localhost:5681`.
     pub fn kumactl_default() -> Config {
         let mut config = Config::default();
-        config.upsert("local", "http://localhost:5681");
+        config.upsert("local", "http://localhost:5681", None);
         config
     }
 
@@ -160,8 +179,8 @@ impl Config {
         serde_yaml::to_string(self).unwrap_or_default()
     }
 
-    /// The current context's control plane URL and default mesh.
-    pub fn current(&self) -> Result<(String, String), CliError> {
+    /// The current context's control plane and default mesh.
+    pub fn current(&self) -> Result<Target, CliError> {
         if self.current_context.is_empty() {
             return Err(CliError::Usage(
                 "there is no current context; add a control plane with \
@@ -195,10 +214,11 @@ impl Config {
                 cp.name
             )));
         }
-        Ok((
-            cp.coordinates.api_server.url.clone(),
-            ctx.defaults.mesh.clone(),
-        ))
+        Ok(Target {
+            url: cp.coordinates.api_server.url.clone(),
+            ca_cert_file: cp.coordinates.api_server.ca_cert_file.clone(),
+            mesh: ctx.defaults.mesh.clone(),
+        })
     }
 
     /// Whether a control plane of this name exists.
@@ -208,14 +228,18 @@ impl Config {
 
     /// Adds or replaces control plane `name` and its context of the same name, and makes it
     /// current (what `kumactl config control-planes add` does).
-    pub fn upsert(&mut self, name: &str, url: &str) {
+    pub fn upsert(&mut self, name: &str, url: &str, ca_cert_file: Option<String>) {
         match self.control_planes.iter_mut().find(|cp| cp.name == name) {
-            Some(cp) => cp.coordinates.api_server.url = url.to_string(),
+            Some(cp) => {
+                cp.coordinates.api_server.url = url.to_string();
+                cp.coordinates.api_server.ca_cert_file = ca_cert_file;
+            }
             None => self.control_planes.push(ControlPlane {
                 name: name.to_string(),
                 coordinates: Coordinates {
                     api_server: ApiServer {
                         url: url.to_string(),
+                        ca_cert_file,
                         ..ApiServer::default()
                     },
                     ..Coordinates::default()
@@ -318,10 +342,12 @@ currentContext: local
     fn kumactl_files_round_trip_and_keep_unknown_keys() {
         let c: Config = serde_yaml::from_str(KUMACTL).unwrap();
         assert_eq!(c, Config::kumactl_default());
+        let target = c.current().unwrap();
         assert_eq!(
-            c.current().unwrap(),
-            ("http://localhost:5681".into(), "default".into())
+            (target.url.as_str(), target.mesh.as_str()),
+            ("http://localhost:5681", "default")
         );
+        assert_eq!(target.ca_cert_file, None);
         let with_extra = format!("{KUMACTL}futureKey: 1\ncontrolPlanes2: []\n").replace(
             "  name: local\ncurrentContext",
             "  name: local\n  credentials: {token: x}\ncurrentContext",
@@ -336,8 +362,15 @@ currentContext: local
     #[test]
     fn add_switch_remove() {
         let mut c = Config::kumactl_default();
-        c.upsert("prod", "http://cp:5681");
-        assert_eq!(c.current().unwrap().0, "http://cp:5681");
+        c.upsert("prod", "https://cp:5681", Some("/ca.pem".into()));
+        assert_eq!(c.current().unwrap().url, "https://cp:5681");
+        assert_eq!(
+            c.current().unwrap().ca_cert_file.as_deref(),
+            Some("/ca.pem")
+        );
+        assert!(c
+            .to_yaml()
+            .contains("      caCertFile: /ca.pem\n      url: https://cp:5681\n"));
         assert!(c.switch("local"));
         assert_eq!(c.current_control_plane(), Some("local"));
         assert!(!c.switch("nope"));

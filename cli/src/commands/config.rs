@@ -35,6 +35,7 @@ pub fn run(env: &Env, args: &ConfigArgs, out: &mut dyn Write) -> Result<(), CliE
             name,
             address,
             overwrite,
+            ca_cert_file,
         } => {
             if config.has_control_plane(name) && !overwrite {
                 return Err(CliError::Usage(format!(
@@ -42,8 +43,8 @@ pub fn run(env: &Env, args: &ConfigArgs, out: &mut dyn Write) -> Result<(), CliE
                      Use --overwrite to replace an existing one."
                 )));
             }
-            check_kuma(env, address)?;
-            config.upsert(name, address);
+            check_kuma(env, address, ca_cert_file.as_deref())?;
+            config.upsert(name, address, ca_cert_file.clone());
             config.save(&env.config_path)?;
             writeln!(out, "added Control Plane {name:?}")?;
             writeln!(out, "switched context to {name:?}")?;
@@ -78,8 +79,8 @@ pub fn run(env: &Env, args: &ConfigArgs, out: &mut dyn Write) -> Result<(), CliE
 }
 
 /// kumactl's check before saving: `GET <address>` must answer `tagline: Kuma`.
-fn check_kuma(env: &Env, address: &str) -> Result<(), CliError> {
-    let client = env.client(address);
+fn check_kuma(env: &Env, address: &str, ca_cert_file: Option<&str>) -> Result<(), CliError> {
+    let client = env.client(address, ca_cert_file)?;
     let reply = client.get_url(address).map_err(|e| match e {
         ClientError::Unreachable { reason, .. } => CliError::Unreachable(format!(
             "Control Plane API Server is not responding: {address}: {reason}"

@@ -44,7 +44,7 @@ impl Env {
         let config = self.config()?;
         Ok(config
             .current()
-            .map(|(_, mesh)| mesh)
+            .map(|target| target.mesh)
             .ok()
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "default".into()))
@@ -53,18 +53,32 @@ impl Env {
     /// A client of the current context's control plane, and the mesh to use.
     pub fn connect(&self) -> Result<(Client, String), CliError> {
         let config = self.config()?;
-        let (url, context_mesh) = config.current()?;
+        let target = config.current()?;
         let mesh = self
             .mesh_flag
             .clone()
-            .or(Some(context_mesh).filter(|m| !m.is_empty()))
+            .or(Some(target.mesh).filter(|m| !m.is_empty()))
             .unwrap_or_else(|| "default".into());
-        Ok((self.client(&url), mesh))
+        let client = self.client(&target.url, target.ca_cert_file.as_deref())?;
+        Ok((client, mesh))
     }
 
-    /// A client of the API at `url`, with this invocation's token and logging.
-    pub fn client(&self, url: &str) -> Client {
-        Client::new(url, self.token.clone(), self.log >= LogLevel::Debug)
+    /// A client of the API at `url` (trusting the CA in `ca_cert_file` for https), with this
+    /// invocation's token and logging.
+    pub fn client(&self, url: &str, ca_cert_file: Option<&str>) -> Result<Client, CliError> {
+        let ca = match ca_cert_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                CliError::Usage(format!("could not read the CA certificate {path}: {e}"))
+            })?),
+            None => None,
+        };
+        Client::new(
+            url,
+            self.token.clone(),
+            self.log >= LogLevel::Debug,
+            ca.as_deref(),
+        )
+        .map_err(CliError::from)
     }
 
     /// A progress line on stderr at `--log-level info` and above.

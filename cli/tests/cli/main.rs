@@ -8,5 +8,6 @@ mod get;
 mod inspect;
 mod misc;
 mod support;
+mod tls;
 mod token;
 mod wait;
