@@ -120,7 +120,7 @@ pub fn overviews(items: &[Value], now: DateTime<Utc>, with_age: bool) -> Table {
         let mut row = vec![
             str_at(o, &["mesh"]),
             str_at(o, &["name"]),
-            tags_of_spec(dataplane),
+            tags(dataplane),
             if insight.online() {
                 "Online"
             } else {
@@ -234,14 +234,9 @@ fn backend_names(mesh: &Value, section: &str) -> String {
     }
 }
 
-/// A Dataplane resource's tags.
-fn tags(dataplane: &Value) -> String {
-    tags_of_spec(dataplane)
-}
-
-/// The tags of a Dataplane spec's inbounds and gateway: `k=v` sorted by key, joined by spaces,
+/// The tags of a Dataplane (resource or spec: the same `networking`) inbounds and gateway: `k=v` sorted by key, joined by spaces,
 /// several values of one key sorted and joined by commas.
-fn tags_of_spec(spec: &Value) -> String {
+fn tags(spec: &Value) -> String {
     let networking = &spec["networking"];
     let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let inbound_tags = networking["inbound"]
