@@ -1,11 +1,11 @@
-//! `KUMA_*` environment variables (Kuma's names) applied over the configuration. The caller passes
-//! the variables in; nothing here reads the process environment.
+//! `KUMA_*` environment variables (Kuma's names) applied over the configuration, each through
+//! its entry in the key table ([`super::keys::KEYS`]). The caller passes the variables in;
+//! nothing here reads the process environment.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Config, ConfigError, GoDuration, StoreType, TlsMode};
+use super::keys;
+use super::{Config, ConfigError};
 
 /// Prefix shared by every variable the loader reads except [`DEFAULTS_MESH`].
 pub(super) const PREFIX: &str = "KUMA_";
@@ -13,90 +13,15 @@ pub(super) const PREFIX: &str = "KUMA_";
 /// The name Kuma 0.5.0 actually reads for `defaults.mesh` (its field has no `envconfig` tag).
 pub(super) const DEFAULTS_MESH: &str = "DEFAULTS_MESH";
 
-/// Every `KUMA_*` variable, flat, as text; field `api_server_port` is `KUMA_API_SERVER_PORT`.
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub(super) struct EnvVars {
-    environment: Option<String>,
-    general_advertised_hostname: Option<String>,
-    general_worker_threads: Option<String>,
-
-    store_type: Option<String>,
-    store_postgres_host: Option<String>,
-    store_postgres_port: Option<String>,
-    store_postgres_user: Option<String>,
-    store_postgres_password: Option<String>,
-    store_postgres_db_name: Option<String>,
-    store_postgres_connection_timeout: Option<String>,
-    store_postgres_max_open_connections: Option<String>,
-    store_postgres_tls_mode: Option<String>,
-    store_postgres_tls_cert_path: Option<String>,
-    store_postgres_tls_key_path: Option<String>,
-    store_postgres_tls_ca_path: Option<String>,
-
-    api_server_interface: Option<String>,
-    api_server_port: Option<String>,
-    api_server_read_only: Option<String>,
-    api_server_cors_allowed_domains: Option<String>,
-    api_server_catalog_bootstrap_url: Option<String>,
-    api_server_catalog_monitoring_assignment_url: Option<String>,
-
-    bootstrap_server_port: Option<String>,
-    bootstrap_server_params_admin_address: Option<String>,
-    bootstrap_server_params_admin_port: Option<String>,
-    bootstrap_server_params_admin_access_log_path: Option<String>,
-    bootstrap_server_params_xds_host: Option<String>,
-    bootstrap_server_params_xds_port: Option<String>,
-    bootstrap_server_params_xds_connect_timeout: Option<String>,
-
-    xds_server_grpc_port: Option<String>,
-    xds_server_diagnostics_port: Option<String>,
-    xds_server_dataplane_configuration_refresh_interval: Option<String>,
-    xds_server_dataplane_status_flush_interval: Option<String>,
-    xds_server_tls_cert_file: Option<String>,
-    xds_server_tls_key_file: Option<String>,
-
-    monitoring_assignment_server_grpc_port: Option<String>,
-    monitoring_assignment_server_assignment_refresh_interval: Option<String>,
-
-    admin_server_local_port: Option<String>,
-    admin_server_public_enabled: Option<String>,
-    admin_server_public_interface: Option<String>,
-    admin_server_public_port: Option<String>,
-    admin_server_public_tls_cert_file: Option<String>,
-    admin_server_public_tls_key_file: Option<String>,
-    admin_server_public_client_certs_dir: Option<String>,
-    admin_server_apis_dataplane_token_enabled: Option<String>,
-
-    defaults_mesh: Option<String>,
-
-    reports_enabled: Option<String>,
-
-    limits_http_read_header_timeout: Option<String>,
-    limits_http_read_body_timeout: Option<String>,
-    limits_http_idle_timeout: Option<String>,
-    limits_http_max_connections: Option<String>,
-    limits_http_max_connections_per_client: Option<String>,
-
-    /// `KUMA_*` variables Ursa does not understand (lower-cased, prefix stripped).
-    #[serde(flatten, skip_serializing)]
-    unknown: BTreeMap<String, String>,
-}
-
-impl EnvVars {
-    /// Collects the `KUMA_*` variables out of `vars` (other names are ignored).
-    pub(super) fn from_vars(vars: &[(String, String)]) -> Result<EnvVars, ConfigError> {
-        envy::prefixed(PREFIX)
-            .from_iter(vars.iter().cloned())
-            .map_err(ConfigError::ReadEnv)
-    }
-
-    /// Names (`KUMA_...`) of the variables among the input that Ursa ignores.
-    pub(super) fn unknown_names(&self) -> Vec<String> {
-        self.unknown
-            .keys()
-            .map(|k| format!("{PREFIX}{}", k.to_uppercase()))
-            .collect()
-    }
+/// The `KUMA_*` variables among `vars`, by full name (envy strips and lower-cases the prefix).
+fn kuma_vars(vars: &[(String, String)]) -> Result<BTreeMap<String, String>, ConfigError> {
+    let found: BTreeMap<String, String> = envy::prefixed(PREFIX)
+        .from_iter(vars.iter().cloned())
+        .map_err(ConfigError::ReadEnv)?;
+    Ok(found
+        .into_iter()
+        .map(|(k, v)| (format!("{PREFIX}{}", k.to_uppercase()), v))
+        .collect())
 }
 
 /// Applies the variables in `vars` (the caller's environment) over `config`.
@@ -105,440 +30,30 @@ pub(super) fn apply(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
     let vars: Vec<(String, String)> = vars.into_iter().collect();
-    let env = EnvVars::from_vars(&vars)?;
-    let unknown = env.unknown_names();
+    // Kuma's real name first, so that the documented KUMA_DEFAULTS_MESH (applied below) wins.
+    if let Some((_, mesh)) = vars.iter().rev().find(|(k, _)| k == DEFAULTS_MESH) {
+        config.defaults.mesh.clone_from(mesh);
+    }
+    let mut unknown = Vec::new();
+    for (variable, value) in kuma_vars(&vars)? {
+        let Some(key) = keys::by_env(&variable) else {
+            unknown.push(variable);
+            continue;
+        };
+        key.set(config, &value)
+            .map_err(|reason| ConfigError::InvalidEnv {
+                variable: key.env,
+                value,
+                reason,
+            })?;
+    }
     if !unknown.is_empty() {
         tracing::warn!(
             variables = %unknown.join(", "),
             "ignoring KUMA_* environment variables that Ursa does not understand"
         );
     }
-    // Kuma's real name first, so that the documented KUMA_DEFAULTS_MESH (applied below) wins.
-    if let Some((_, mesh)) = vars.iter().rev().find(|(k, _)| k == DEFAULTS_MESH) {
-        config.defaults.mesh.clone_from(mesh);
-    }
-
-    let c = config;
-    set(
-        &mut c.environment,
-        "KUMA_ENVIRONMENT",
-        env.environment,
-        text,
-    )?;
-    set(
-        &mut c.general.advertised_hostname,
-        "KUMA_GENERAL_ADVERTISED_HOSTNAME",
-        env.general_advertised_hostname,
-        text,
-    )?;
-    set(
-        &mut c.general.worker_threads,
-        "KUMA_GENERAL_WORKER_THREADS",
-        env.general_worker_threads,
-        count,
-    )?;
-
-    let pg = &mut c.store.postgres;
-    set(
-        &mut c.store.kind,
-        "KUMA_STORE_TYPE",
-        env.store_type,
-        store_type,
-    )?;
-    set(
-        &mut pg.host,
-        "KUMA_STORE_POSTGRES_HOST",
-        env.store_postgres_host,
-        text,
-    )?;
-    set(
-        &mut pg.port,
-        "KUMA_STORE_POSTGRES_PORT",
-        env.store_postgres_port,
-        port,
-    )?;
-    set(
-        &mut pg.user,
-        "KUMA_STORE_POSTGRES_USER",
-        env.store_postgres_user,
-        text,
-    )?;
-    set(
-        &mut pg.password,
-        "KUMA_STORE_POSTGRES_PASSWORD",
-        env.store_postgres_password,
-        text,
-    )?;
-    set(
-        &mut pg.db_name,
-        "KUMA_STORE_POSTGRES_DB_NAME",
-        env.store_postgres_db_name,
-        text,
-    )?;
-    set(
-        &mut pg.connection_timeout,
-        "KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT",
-        env.store_postgres_connection_timeout,
-        seconds,
-    )?;
-    set(
-        &mut pg.max_open_connections,
-        "KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS",
-        env.store_postgres_max_open_connections,
-        count,
-    )?;
-    set(
-        &mut pg.tls.mode,
-        "KUMA_STORE_POSTGRES_TLS_MODE",
-        env.store_postgres_tls_mode,
-        tls_mode,
-    )?;
-    set(
-        &mut pg.tls.cert_path,
-        "KUMA_STORE_POSTGRES_TLS_CERT_PATH",
-        env.store_postgres_tls_cert_path,
-        text,
-    )?;
-    set(
-        &mut pg.tls.key_path,
-        "KUMA_STORE_POSTGRES_TLS_KEY_PATH",
-        env.store_postgres_tls_key_path,
-        text,
-    )?;
-    set(
-        &mut pg.tls.ca_path,
-        "KUMA_STORE_POSTGRES_TLS_CA_PATH",
-        env.store_postgres_tls_ca_path,
-        text,
-    )?;
-
-    let api = &mut c.api_server;
-    set(
-        &mut api.interface,
-        "KUMA_API_SERVER_INTERFACE",
-        env.api_server_interface,
-        text,
-    )?;
-    set(
-        &mut api.port,
-        "KUMA_API_SERVER_PORT",
-        env.api_server_port,
-        port,
-    )?;
-    set(
-        &mut api.read_only,
-        "KUMA_API_SERVER_READ_ONLY",
-        env.api_server_read_only,
-        boolean,
-    )?;
-    set(
-        &mut api.cors_allowed_domains,
-        "KUMA_API_SERVER_CORS_ALLOWED_DOMAINS",
-        env.api_server_cors_allowed_domains,
-        list,
-    )?;
-    set(
-        &mut api.catalog.bootstrap.url,
-        "KUMA_API_SERVER_CATALOG_BOOTSTRAP_URL",
-        env.api_server_catalog_bootstrap_url,
-        text,
-    )?;
-    set(
-        &mut api.catalog.monitoring_assignment.url,
-        "KUMA_API_SERVER_CATALOG_MONITORING_ASSIGNMENT_URL",
-        env.api_server_catalog_monitoring_assignment_url,
-        text,
-    )?;
-
-    let boot = &mut c.bootstrap_server;
-    set(
-        &mut boot.port,
-        "KUMA_BOOTSTRAP_SERVER_PORT",
-        env.bootstrap_server_port,
-        port,
-    )?;
-    set(
-        &mut boot.params.admin_address,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_ADMIN_ADDRESS",
-        env.bootstrap_server_params_admin_address,
-        text,
-    )?;
-    set(
-        &mut boot.params.admin_port,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_ADMIN_PORT",
-        env.bootstrap_server_params_admin_port,
-        port,
-    )?;
-    set(
-        &mut boot.params.admin_access_log_path,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_ADMIN_ACCESS_LOG_PATH",
-        env.bootstrap_server_params_admin_access_log_path,
-        text,
-    )?;
-    set(
-        &mut boot.params.xds_host,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_HOST",
-        env.bootstrap_server_params_xds_host,
-        text,
-    )?;
-    set(
-        &mut boot.params.xds_port,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_PORT",
-        env.bootstrap_server_params_xds_port,
-        port,
-    )?;
-    set(
-        &mut boot.params.xds_connect_timeout,
-        "KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_CONNECT_TIMEOUT",
-        env.bootstrap_server_params_xds_connect_timeout,
-        duration,
-    )?;
-
-    let xds = &mut c.xds_server;
-    set(
-        &mut xds.grpc_port,
-        "KUMA_XDS_SERVER_GRPC_PORT",
-        env.xds_server_grpc_port,
-        port,
-    )?;
-    set(
-        &mut xds.diagnostics_port,
-        "KUMA_XDS_SERVER_DIAGNOSTICS_PORT",
-        env.xds_server_diagnostics_port,
-        port,
-    )?;
-    set(
-        &mut xds.dataplane_configuration_refresh_interval,
-        "KUMA_XDS_SERVER_DATAPLANE_CONFIGURATION_REFRESH_INTERVAL",
-        env.xds_server_dataplane_configuration_refresh_interval,
-        duration,
-    )?;
-    set(
-        &mut xds.dataplane_status_flush_interval,
-        "KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL",
-        env.xds_server_dataplane_status_flush_interval,
-        duration,
-    )?;
-    set(
-        &mut xds.tls_cert_file,
-        "KUMA_XDS_SERVER_TLS_CERT_FILE",
-        env.xds_server_tls_cert_file,
-        text,
-    )?;
-    set(
-        &mut xds.tls_key_file,
-        "KUMA_XDS_SERVER_TLS_KEY_FILE",
-        env.xds_server_tls_key_file,
-        text,
-    )?;
-
-    let mads = &mut c.monitoring_assignment_server;
-    set(
-        &mut mads.grpc_port,
-        "KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT",
-        env.monitoring_assignment_server_grpc_port,
-        port,
-    )?;
-    set(
-        &mut mads.assignment_refresh_interval,
-        "KUMA_MONITORING_ASSIGNMENT_SERVER_ASSIGNMENT_REFRESH_INTERVAL",
-        env.monitoring_assignment_server_assignment_refresh_interval,
-        duration,
-    )?;
-
-    let admin = &mut c.admin_server;
-    set(
-        &mut admin.local.port,
-        "KUMA_ADMIN_SERVER_LOCAL_PORT",
-        env.admin_server_local_port,
-        port,
-    )?;
-    set(
-        &mut admin.public.enabled,
-        "KUMA_ADMIN_SERVER_PUBLIC_ENABLED",
-        env.admin_server_public_enabled,
-        boolean,
-    )?;
-    set(
-        &mut admin.public.interface,
-        "KUMA_ADMIN_SERVER_PUBLIC_INTERFACE",
-        env.admin_server_public_interface,
-        text,
-    )?;
-    set(
-        &mut admin.public.port,
-        "KUMA_ADMIN_SERVER_PUBLIC_PORT",
-        env.admin_server_public_port,
-        port,
-    )?;
-    set(
-        &mut admin.public.tls_cert_file,
-        "KUMA_ADMIN_SERVER_PUBLIC_TLS_CERT_FILE",
-        env.admin_server_public_tls_cert_file,
-        text,
-    )?;
-    set(
-        &mut admin.public.tls_key_file,
-        "KUMA_ADMIN_SERVER_PUBLIC_TLS_KEY_FILE",
-        env.admin_server_public_tls_key_file,
-        text,
-    )?;
-    set(
-        &mut admin.public.client_certs_dir,
-        "KUMA_ADMIN_SERVER_PUBLIC_CLIENT_CERTS_DIR",
-        env.admin_server_public_client_certs_dir,
-        text,
-    )?;
-    set(
-        &mut admin.apis.dataplane_token.enabled,
-        "KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED",
-        env.admin_server_apis_dataplane_token_enabled,
-        boolean,
-    )?;
-
-    set(
-        &mut c.defaults.mesh,
-        "KUMA_DEFAULTS_MESH",
-        env.defaults_mesh,
-        text,
-    )?;
-    set(
-        &mut c.reports.enabled,
-        "KUMA_REPORTS_ENABLED",
-        env.reports_enabled,
-        boolean,
-    )?;
-
-    let http = &mut c.limits.http;
-    set(
-        &mut http.read_header_timeout,
-        "KUMA_LIMITS_HTTP_READ_HEADER_TIMEOUT",
-        env.limits_http_read_header_timeout,
-        duration,
-    )?;
-    set(
-        &mut http.read_body_timeout,
-        "KUMA_LIMITS_HTTP_READ_BODY_TIMEOUT",
-        env.limits_http_read_body_timeout,
-        duration,
-    )?;
-    set(
-        &mut http.idle_timeout,
-        "KUMA_LIMITS_HTTP_IDLE_TIMEOUT",
-        env.limits_http_idle_timeout,
-        duration,
-    )?;
-    set(
-        &mut http.max_connections,
-        "KUMA_LIMITS_HTTP_MAX_CONNECTIONS",
-        env.limits_http_max_connections,
-        count,
-    )?;
-    set(
-        &mut http.max_connections_per_client,
-        "KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT",
-        env.limits_http_max_connections_per_client,
-        count,
-    )?;
     Ok(())
-}
-
-/// Stores `parse(value)` in `target` when the variable is set; a parse failure names the variable.
-fn set<T>(
-    target: &mut T,
-    variable: &'static str,
-    value: Option<String>,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<(), ConfigError> {
-    if let Some(value) = value {
-        *target = parse(&value).map_err(|reason| ConfigError::InvalidEnv {
-            variable,
-            value,
-            reason,
-        })?;
-    }
-    Ok(())
-}
-
-/// Any text, taken as is (an empty value sets the empty string, as Kuma does).
-fn text(value: &str) -> Result<String, String> {
-    Ok(value.to_owned())
-}
-
-/// A TCP port.
-fn port(value: &str) -> Result<u16, String> {
-    value
-        .parse()
-        .map_err(|_| "expected a port number (0-65535)".to_owned())
-}
-
-/// A boolean, in any spelling Go's `strconv.ParseBool` accepts.
-fn boolean(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err("expected a boolean (true or false)".to_owned()),
-    }
-}
-
-/// A whole number of seconds.
-fn seconds(value: &str) -> Result<u64, String> {
-    value
-        .parse()
-        .map_err(|_| "expected a whole number of seconds".to_owned())
-}
-
-/// A count (0 and up).
-fn count(value: &str) -> Result<u32, String> {
-    value
-        .parse()
-        .map_err(|_| "expected a non-negative whole number".to_owned())
-}
-
-/// A Go duration such as `1s`.
-fn duration(value: &str) -> Result<GoDuration, String> {
-    value.parse().map_err(|e| {
-        format!("expected a non-negative Go duration such as \"1s\", \"500ms\" or \"1m30s\" ({e})")
-    })
-}
-
-/// A comma-separated list; items are trimmed and empty items dropped (`""` is the empty list).
-fn list(value: &str) -> Result<Vec<String>, String> {
-    Ok(value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_owned)
-        .collect())
-}
-
-/// `memory` or `postgres`.
-fn store_type(value: &str) -> Result<StoreType, String> {
-    match value {
-        "memory" => Ok(StoreType::Memory),
-        "postgres" => Ok(StoreType::Postgres),
-        _ => Err(format!(
-            "expected one of \"memory\", \"postgres\" (store.type){}",
-            if value == "kubernetes" {
-                "; Ursa runs in Universal mode only"
-            } else {
-                ""
-            }
-        )),
-    }
-}
-
-/// `disable`, `verifyNone`, `verifyCa` or `verifyFull`.
-fn tls_mode(value: &str) -> Result<TlsMode, String> {
-    match value {
-        "disable" => Ok(TlsMode::Disable),
-        "verifyNone" => Ok(TlsMode::VerifyNone),
-        "verifyCa" => Ok(TlsMode::VerifyCa),
-        "verifyFull" => Ok(TlsMode::VerifyFull),
-        _ => Err(
-            "expected one of \"disable\", \"verifyNone\", \"verifyCa\", \"verifyFull\"".to_owned(),
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -546,6 +61,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::config::{GoDuration, StoreType, TlsMode};
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -705,34 +221,6 @@ mod tests {
     }
 
     #[test]
-    fn every_field_of_the_flat_struct_is_applied() {
-        // Each variable set to a value that differs from its default must change the config;
-        // this catches a field that `apply` forgets.
-        let names = serde_json::to_value(EnvVars::default()).expect("serialise");
-        let names = names.as_object().expect("object");
-        for name in names.keys() {
-            let variable = format!("{PREFIX}{}", name.to_uppercase());
-            let value = match name.as_str() {
-                "environment" => continue, // only "universal" is accepted, the default
-                "store_type" => "postgres",
-                "store_postgres_tls_mode" => "verifyCa",
-                n if n.ends_with("_port") => "1234",
-                n if n.ends_with("_enabled") || n.ends_with("read_only") => "t",
-                n if n.ends_with("_timeout") && n.starts_with("store") => "77",
-                "store_postgres_max_open_connections" => "7",
-                n if n.starts_with("limits_http_max_") || n == "general_worker_threads" => "7",
-                n if n.ends_with("_timeout") || n.ends_with("_interval") => "7m0s",
-                _ => "changed",
-            };
-            let mut flipped = load(&[(variable.as_str(), value)]).expect(&variable);
-            if name.ends_with("_enabled") && flipped == Config::default() {
-                flipped = load(&[(variable.as_str(), "f")]).expect(&variable);
-            }
-            assert_ne!(flipped, Config::default(), "{variable} has no effect");
-        }
-    }
-
-    #[test]
     fn env_overrides_defaults_mesh_by_both_names() {
         let config =
             load(&[("DEFAULTS_MESH", "type: Mesh\nname: default\nmtls: {}\n")]).expect("load");
@@ -841,18 +329,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_variables_are_collected_not_rejected() {
+    fn unknown_variables_are_ignored_not_rejected() {
         let list = vars(&[
             ("KUMA_API_SERVER_PROT", "1"),
             ("KUMA_SDS_SERVER_GRPC_PORT", "5677"),
             ("KUMA_API_SERVER_PORT", "1"),
             ("OTHER", "x"),
         ]);
-        let env = EnvVars::from_vars(&list).expect("envy");
+        let found = kuma_vars(&list).expect("envy");
         assert_eq!(
-            env.unknown_names(),
-            vec!["KUMA_API_SERVER_PROT", "KUMA_SDS_SERVER_GRPC_PORT"]
+            found.keys().collect::<Vec<_>>(),
+            [
+                "KUMA_API_SERVER_PORT",
+                "KUMA_API_SERVER_PROT",
+                "KUMA_SDS_SERVER_GRPC_PORT"
+            ]
         );
-        assert_eq!(env.api_server_port.as_deref(), Some("1"));
+        let config = load(&[("KUMA_API_SERVER_PROT", "1"), ("KUMA_API_SERVER_PORT", "1")]).unwrap();
+        assert_eq!(config.api_server.port, 1);
     }
 }

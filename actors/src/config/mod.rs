@@ -8,6 +8,7 @@
 
 mod duration;
 mod env;
+pub mod keys;
 
 use std::path::{Path, PathBuf};
 
@@ -678,8 +679,9 @@ impl Config {
     /// as Go strings, every secret replaced by `"*****"`.
     pub fn to_public_json(&self) -> serde_json::Value {
         let mut shown = self.clone();
-        // The only secret content in the tree; the TLS `*Path`/`*File` settings are file paths.
-        shown.store.postgres.password = MASK.to_owned();
+        for key in keys::KEYS.iter().filter(|k| k.secret) {
+            key.mask(&mut shown);
+        }
         // Serialising plain structs, strings, numbers and Go durations cannot fail.
         let value = serde_json::to_value(&shown).unwrap_or(serde_json::Value::Null);
         sort_keys(value)
@@ -814,41 +816,40 @@ mod tests {
     }
 
     #[test]
-    fn reference_file_names_only_variables_the_loader_knows_and_all_of_them() {
+    fn the_reference_file_is_generated_from_the_key_table() {
         let text = std::fs::read_to_string(DEFAULTS_FILE).expect("read defaults file");
-        let mut named: Vec<String> = Vec::new();
-        for line in text.lines() {
-            let Some((_, comment)) = line.split_once('#') else {
-                continue;
-            };
-            for word in comment.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                if word.starts_with(env::PREFIX) || word == env::DEFAULTS_MESH {
-                    named.push(word.to_owned());
-                }
-            }
+        let generated = keys::reference_file();
+        if text != generated && std::env::var_os("URSA_BLESS").is_some() {
+            std::fs::write(DEFAULTS_FILE, &generated).expect("write defaults file");
+            return;
         }
-        named.sort();
-        named.dedup();
+        assert!(
+            text == generated,
+            "{DEFAULTS_FILE} differs from the key table; regenerate it with \
+             `URSA_BLESS=1 cargo test -p ursa-actors reference_file`"
+        );
+    }
 
-        // Every variable named in the file is one the loader understands ...
-        let prefixed: Vec<(String, String)> = named
-            .iter()
-            .filter(|n| n.starts_with(env::PREFIX))
-            .map(|n| (n.clone(), String::new()))
-            .collect();
-        let parsed = env::EnvVars::from_vars(&prefixed).expect("envy");
-        assert_eq!(parsed.unknown_names(), Vec::<String>::new());
-        assert!(named.iter().any(|n| n == env::DEFAULTS_MESH));
-
-        // ... and every variable the loader understands is documented in the file.
-        let known = serde_json::to_value(env::EnvVars::default()).expect("serialise");
-        for field in known.as_object().expect("object").keys() {
-            let variable = format!("{}{}", env::PREFIX, field.to_uppercase());
-            assert!(
-                named.contains(&variable),
-                "{variable} is missing from {DEFAULTS_FILE}"
-            );
+    #[test]
+    fn the_readme_table_is_generated_from_the_key_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).expect("read README");
+        let table = keys::markdown_table();
+        let (start, end) = ("<!-- config-table -->\n", "<!-- /config-table -->");
+        let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
+            panic!("README.md has no {start:?} … {end:?} markers");
+        };
+        let current = &readme[a + start.len()..b];
+        if current != table && std::env::var_os("URSA_BLESS").is_some() {
+            let updated = format!("{}{table}{}", &readme[..a + start.len()], &readme[b..]);
+            std::fs::write(path, updated).expect("write README");
+            return;
         }
+        assert!(
+            current == table,
+            "README.md's configuration table differs from the key table; regenerate it with \
+             `URSA_BLESS=1 cargo test -p ursa-actors readme_table`"
+        );
     }
 
     #[test]
