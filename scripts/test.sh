@@ -30,6 +30,8 @@ echo "== PostgreSQL for the store tests (scripts/postgres.sh)"
 trap 'bash scripts/postgres.sh stop' EXIT
 pg_env=$(bash scripts/postgres.sh start)
 eval "$pg_env"
+echo "== cargo build (every binary: the end-to-end tests run ursa-dp beside ursa-cp)"
+cargo build --workspace --bins
 echo "== cargo test"
 log=$(mktemp)
 set +e

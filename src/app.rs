@@ -373,14 +373,18 @@ fn json_bytes(v: &serde_json::Value) -> Bytes {
 
 /// `GET /catalog` (§3.3). Ursa has no admin server yet, so its URLs are empty.
 fn catalog(config: &Config) -> serde_json::Value {
-    json!({
-        "apis": {
-            "bootstrap": { "url": config.api_server.catalog.bootstrap.url },
-            "dataplaneToken": { "localUrl": "", "publicUrl": "" },
-            "admin": { "localUrl": "", "publicUrl": "" },
-            "monitoringAssignment": { "url": config.api_server.catalog.monitoring_assignment.url },
-        }
-    })
+    let catalog = ursa_wire::Catalog {
+        apis: ursa_wire::CatalogApis {
+            bootstrap: ursa_wire::Url {
+                url: config.api_server.catalog.bootstrap.url.clone(),
+            },
+            monitoring_assignment: ursa_wire::Url {
+                url: config.api_server.catalog.monitoring_assignment.url.clone(),
+            },
+            ..Default::default()
+        },
+    };
+    serde_json::to_value(catalog).unwrap_or_default()
 }
 
 /// The machine's hostname, read once at start-up.

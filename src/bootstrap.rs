@@ -4,7 +4,6 @@
 
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use ursa_actors::config::Config;
 use ursa_actors::kinds::dataplane::DataplaneSpec;
@@ -15,21 +14,7 @@ use ursa_actors::{Error, Spec};
 
 use crate::api::error::{ApiError, Title};
 
-/// The request body kuma-dp (and `ursa-dp`) sends.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BootstrapRequest {
-    /// Mesh of the dataplane.
-    pub mesh: String,
-    /// Name of the dataplane.
-    pub name: String,
-    /// Envoy admin port; absent = `bootstrapServer.params.adminPort`.
-    #[serde(default)]
-    pub admin_port: Option<u32>,
-    /// Path of the dataplane token file, passed to the control plane as node metadata.
-    #[serde(default)]
-    pub dataplane_token_path: String,
-}
+pub use ursa_wire::BootstrapRequest;
 
 /// Settings the bootstrap is rendered from.
 #[derive(Clone, Debug)]

@@ -5,6 +5,5 @@ pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod diagnostics;
-pub mod dp;
 pub mod http;
 pub mod xds;

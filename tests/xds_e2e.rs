@@ -16,7 +16,6 @@ use envoy_types::pb::google::rpc::Status as RpcStatus;
 use serde_json::{json, Value};
 use support::TestServer;
 
-const DP: &str = env!("CARGO_BIN_EXE_ursa-dp");
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
 fn envoy_available() {
@@ -95,7 +94,7 @@ impl Sidecar {
         let file = dir.join(format!("{name}.yaml"));
         std::fs::write(&file, serde_json::to_string(dataplane).unwrap()).unwrap();
         let admin = free_port();
-        let child = Command::new(DP)
+        let child = Command::new(support::bin("ursa-dp"))
             .args([
                 "run",
                 "--cp-address",
@@ -311,7 +310,7 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
 #[test]
 fn ursa_dp_fails_in_one_line_without_dataplane_or_control_plane() {
     let server = TestServer::start(&[("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1")]);
-    let out = Command::new(DP)
+    let out = Command::new(support::bin("ursa-dp"))
         .args([
             "run",
             "--cp-address",
@@ -329,7 +328,7 @@ fn ursa_dp_fails_in_one_line_without_dataplane_or_control_plane() {
     assert!(err.contains("ghost") && err.contains("not found"), "{err}");
 
     let port = free_port();
-    let out = Command::new(DP)
+    let out = Command::new(support::bin("ursa-dp"))
         .args([
             "run",
             "--cp-address",

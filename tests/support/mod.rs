@@ -13,6 +13,24 @@ use ursa_cp::app::{self, Options};
 
 pub mod process;
 
+/// A binary of the workspace other than this package's (`ursa-dp`), next to the test's own
+/// build output. `cargo test` alone does not build other packages' binaries:
+/// `bash scripts/test.sh` builds them first.
+pub fn bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `bash scripts/test.sh` (or `cargo build --workspace` first)",
+        path.display()
+    );
+    path
+}
+
 /// A running control plane, stopped on drop.
 pub struct TestServer {
     /// Where the API listens.

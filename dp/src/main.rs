@@ -1,10 +1,14 @@
 //! `ursa-dp run`: fetch a dataplane's bootstrap from the control plane and run Envoy with it.
+//! Its own crate, so the control plane does not link the agent's dependencies.
+
+mod agent;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ursa_cp::dp::{self, DpOptions};
+
+use crate::agent::{self as dp, DpOptions};
 
 /// Ursa dataplane agent (Kuma's kuma-dp flags).
 #[derive(Parser)]

@@ -1,11 +1,12 @@
-//! `ursa-dp`: the dataplane agent. It asks the control plane's catalog where the bootstrap
-//! server is, optionally registers the Dataplane, fetches the Envoy bootstrap, writes it and runs
-//! Envoy, forwarding SIGINT/SIGTERM and exiting with Envoy's status (Kuma's `kuma-dp run` flow).
+//! The agent's flow (Kuma's `kuma-dp run`): ask the control plane's catalog where the
+//! bootstrap server is, optionally register the Dataplane, fetch the Envoy bootstrap, write it
+//! and run Envoy, forwarding SIGINT/SIGTERM and exiting with Envoy's status.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use ursa_wire::{BootstrapRequest, Catalog};
 
 /// What `ursa-dp run` needs.
 #[derive(Clone, Debug)]
@@ -123,12 +124,10 @@ pub fn bootstrap_url(cp: &str) -> Result<String, DpError> {
             describe_error(answer.status, &answer.body)
         )));
     }
-    let v: Value = serde_json::from_str(&answer.body)
+    let catalog: Catalog = serde_json::from_str(&answer.body)
         .map_err(|e| DpError::Refused(format!("GET {url}: not a catalog: {e}")))?;
-    v["apis"]["bootstrap"]["url"]
-        .as_str()
+    Some(catalog.apis.bootstrap.url)
         .filter(|u| !u.is_empty())
-        .map(str::to_string)
         .ok_or_else(|| {
             DpError::Refused(format!("GET {url}: the catalog names no bootstrap server"))
         })
@@ -199,11 +198,15 @@ pub fn fetch_bootstrap(
     admin_port: u16,
 ) -> Result<String, DpError> {
     let url = format!("{}/bootstrap", bootstrap_url.trim_end_matches('/'));
-    let mut body = json!({ "mesh": opts.mesh, "name": opts.name });
-    // As kuma-dp: no admin port is no key (the control plane's default applies).
-    if admin_port != 0 {
-        body["adminPort"] = json!(admin_port);
-    }
+    let request = BootstrapRequest {
+        mesh: opts.mesh.clone(),
+        name: opts.name.clone(),
+        // As kuma-dp: no admin port is no key (the control plane's default applies).
+        admin_port: (admin_port != 0).then_some(u32::from(admin_port)),
+        dataplane_token_path: String::new(),
+    };
+    let body = serde_json::to_value(&request)
+        .map_err(|e| DpError::Local(format!("encoding the bootstrap request: {e}")))?;
     let answer = call("POST", &url, Some(&body))?;
     match answer.status {
         200 => Ok(answer.body),
