@@ -24,6 +24,7 @@ envoy --version | head -1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+bash scripts/check-decision-ids.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== PostgreSQL for the store tests (scripts/postgres.sh)"

@@ -1,6 +1,6 @@
 //! The bootstrap server on `bootstrapServer.port`: `POST /bootstrap` with a dataplane's mesh
-//! and name answers the Envoy v3 bootstrap (YAML) that points it at the ADS server (§5.2 of the
-//! xDS behaviour spec, in the shape of the validated sample `10-bootstrap-v3.yaml`).
+//! and name answers the Envoy v3 bootstrap (YAML) that points it at the ADS server (xDS §5.2,
+//! with the v3 shapes Envoy 1.40 requires, xDS §6.3).
 
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};

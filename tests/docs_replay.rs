@@ -1,5 +1,5 @@
 //! Replays every example of Kuma's HTTP API documentation (`kuma-http-api-docs.md`) against one
-//! server: "every example in it must work when replayed in order with curl" (api.md).
+//! server: "every example in it must work when replayed in order with curl" (Ursa's contract).
 //!
 //! The examples are extracted from the document (each ```` ```bash ```` block holding a `curl`,
 //! with the ```` ```json ```` block right after it as the PUT body or the example answer) and

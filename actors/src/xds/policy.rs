@@ -1,4 +1,4 @@
-//! Which policy applies where (behaviour spec §3.0–3.1): tag-selector matching and ranking, the
+//! Which policy applies where (xDS §3.0–3.1): tag-selector matching and ranking, the
 //! three matchers Kuma uses (A: dataplane policies, B: outbound connection policies, C: inbound
 //! connection policies) and the TrafficRoute chosen for each outbound service.
 //!

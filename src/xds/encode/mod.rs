@@ -1,7 +1,7 @@
-//! [`ProxyConfig`] → Envoy v3 resources (behaviour spec §6.3, sample
-//! `20-dataplane-resources-v3.yaml`): canonical extension names with `typed_config`, EDS and RDS
-//! over ADS with `resource_api_version: V3`, one locality per load assignment. The proto
-//! mapping is one module per resource type; type URLs live in [`super::type_url`].
+//! [`ProxyConfig`] → Envoy v3 resources (the v3 shapes of xDS §6.3): canonical extension names
+//! with `typed_config`, EDS and RDS over ADS with `resource_api_version: V3`, one locality per
+//! load assignment. The proto mapping is one module per resource type; type URLs live in
+//! [`super::type_url`].
 //!
 //! Versions are content hashes, so an unchanged configuration keeps its version across pushes
 //! and restarts (decision X3).

@@ -1,5 +1,5 @@
-//! §2.2: one local STATIC cluster and one listener per inbound; HTTP inbounds get an HTTP
-//! connection manager that drops the caller's `x-kuma-tags`, others a TCP proxy.
+//! xDS §2.2: one local STATIC cluster and one listener per inbound; HTTP inbounds get an
+//! HTTP connection manager that drops the caller's `x-kuma-tags`, others a TCP proxy.
 
 use crate::kinds::selector::SERVICE_TAG;
 use crate::proto::Tags;

@@ -1,5 +1,5 @@
 //! The pure function from a mesh to one Dataplane's [`ProxyConfig`], as a pipeline of small
-//! phases (behaviour spec §2.2–2.4, §3): each phase reads the mesh and the Dataplane, and adds
+//! phases (xDS §2.2–2.4, xDS §3): each phase reads the mesh and the Dataplane, and adds
 //! to (or changes) the resources built so far and the decisions later phases read. Adding a
 //! policy is one phase module and one line in [`PHASES`].
 //!

@@ -1,5 +1,6 @@
-//! §2.3: per outbound, the EDS clusters of its route's branches with their shared endpoints, a
-//! listener, and for HTTP the route configuration carrying the caller's `x-kuma-tags`.
+//! xDS §2.3: per outbound, the EDS clusters of its route's branches with their shared
+//! endpoints, a listener, and for HTTP the route configuration carrying the caller's
+//! `x-kuma-tags`.
 
 use crate::kinds::selector::SERVICE_TAG;
 use crate::xds::model::{

@@ -1,5 +1,5 @@
-//! §3.1: the TrafficRoute of each outbound service (matcher B), or the implicit default route;
-//! the `outbound` phase builds listeners and clusters from these decisions.
+//! xDS §3.1: the TrafficRoute of each outbound service (matcher B), or the implicit default
+//! route; the `outbound` phase builds listeners and clusters from these decisions.
 
 use crate::kinds::selector::SERVICE_TAG;
 use crate::kinds::Kind;
