@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::kinds::{Kind, Spec};
+use crate::kinds::{Kind, KindSpec, Spec};
 use crate::overview::{Overview, OverviewFilter};
 use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
@@ -45,6 +45,13 @@ impl MeshState {
         &self.kinds[kind.index()]
     }
 
+    /// The resources of the kind of `T`, each with its spec as a `T`, in name order.
+    pub fn typed<T: KindSpec + 'static>(&self) -> impl Iterator<Item = (&Resource, &T)> {
+        self.of(T::KIND)
+            .values()
+            .filter_map(|r| T::of(&r.spec).map(|spec| (&**r, spec)))
+    }
+
     /// One resource.
     pub fn get(&self, kind: Kind, name: &str) -> Option<&Arc<Resource>> {
         self.kinds[kind.index()].get(name)
@@ -58,8 +65,8 @@ impl MeshState {
     /// Removes a resource and what it owns (a Dataplane takes its insight with it).
     pub fn remove(&mut self, kind: Kind, name: &str) {
         self.kinds[kind.index()].remove(name);
-        if kind == Kind::Dataplane {
-            self.kinds[Kind::DataplaneInsight.index()].remove(name);
+        for owned in kind.owned() {
+            self.kinds[owned.index()].remove(name);
         }
     }
 

@@ -23,7 +23,7 @@ use serde::{Serialize, Serializer};
 use crate::validation::Violations;
 
 macro_rules! kinds {
-    ($($variant:ident($ty:ty) = $type_name:literal, $segment:literal;)*) => {
+    ($($variant:ident($ty:ty) = $type_name:literal, $segment:literal, $class:ident, $owner:expr;)*) => {
         /// A resource kind.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Kind {
@@ -45,6 +45,26 @@ macro_rules! kinds {
             /// The collection's path segment, e.g. `traffic-routes`.
             pub fn segment(self) -> &'static str {
                 match self { $(Kind::$variant => $segment),* }
+            }
+
+            /// The kind whose wire `type` is `name`, e.g. `TrafficRoute`.
+            pub fn from_type_name(name: &str) -> Option<Kind> {
+                match name {
+                    $($type_name => Some(Kind::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// The kind a resource of this kind belongs to and is deleted with (an insight
+            /// belongs to its Dataplane, by name).
+            pub fn owner(self) -> Option<Kind> {
+                match self { $(Kind::$variant => $owner),* }
+            }
+
+            /// How a policy of this kind selects dataplanes; `None` for kinds that are not
+            /// policies.
+            pub fn matcher(self) -> Option<Matcher> {
+                match self { $(Kind::$variant => kinds!(@matcher $class)),* }
             }
 
             /// The mesh-scoped kind whose collection segment is `segment`.
@@ -101,7 +121,31 @@ macro_rules! kinds {
             pub fn empty(kind: Kind) -> Spec {
                 match kind { $(Kind::$variant => Spec::$variant(<$ty>::default())),* }
             }
+
+            /// The spec as a connection policy (`sources` and `destinations`), if it is one.
+            pub fn as_connection_policy(&self) -> Option<&dyn ConnectionPolicy> {
+                match self { $(Spec::$variant(s) => kinds!(@connection $class, s)),* }
+            }
+
+            /// The spec as a dataplane policy (`selectors`), if it is one.
+            pub fn as_dataplane_policy(&self) -> Option<&dyn DataplanePolicy> {
+                match self { $(Spec::$variant(s) => kinds!(@dataplane $class, s)),* }
+            }
         }
+
+        $(
+            impl KindSpec for $ty {
+                const KIND: Kind = Kind::$variant;
+
+                fn of(spec: &Spec) -> Option<&Self> {
+                    match spec {
+                        Spec::$variant(s) => Some(s),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )*
 
         impl Serialize for Spec {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -109,19 +153,74 @@ macro_rules! kinds {
             }
         }
     };
+    (@matcher resource) => { None };
+    (@matcher outbound) => { Some(Matcher::Outbound) };
+    (@matcher inbound) => { Some(Matcher::Inbound) };
+    (@matcher dataplane) => { Some(Matcher::Dataplane) };
+    (@connection outbound, $s:ident) => { Some($s as &dyn ConnectionPolicy) };
+    (@connection inbound, $s:ident) => { Some($s as &dyn ConnectionPolicy) };
+    (@connection $class:ident, $s:ident) => {{ let _ = $s; None }};
+    (@dataplane dataplane, $s:ident) => { Some($s as &dyn DataplanePolicy) };
+    (@dataplane $class:ident, $s:ident) => {{ let _ = $s; None }};
 }
 
+// The kinds: variant(spec type) = wire type, collection segment, policy class (how a policy
+// selects dataplanes, or `resource`), owner (the kind it belongs to and is deleted with).
 kinds! {
-    Mesh(mesh::MeshSpec) = "Mesh", "meshes";
-    Dataplane(dataplane::DataplaneSpec) = "Dataplane", "dataplanes";
-    DataplaneInsight(insight::DataplaneInsightSpec) = "DataplaneInsight", "dataplane-insights";
-    HealthCheck(health_check::HealthCheckSpec) = "HealthCheck", "health-checks";
-    ProxyTemplate(proxy_template::ProxyTemplateSpec) = "ProxyTemplate", "proxytemplates";
-    TrafficLog(traffic_log::TrafficLogSpec) = "TrafficLog", "traffic-logs";
-    TrafficPermission(traffic_permission::TrafficPermissionSpec) = "TrafficPermission", "traffic-permissions";
-    TrafficRoute(traffic_route::TrafficRouteSpec) = "TrafficRoute", "traffic-routes";
-    TrafficTrace(traffic_trace::TrafficTraceSpec) = "TrafficTrace", "traffic-traces";
-    FaultInjection(fault_injection::FaultInjectionSpec) = "FaultInjection", "fault-injections";
+    Mesh(mesh::MeshSpec) = "Mesh", "meshes", resource, None;
+    Dataplane(dataplane::DataplaneSpec) = "Dataplane", "dataplanes", resource, None;
+    DataplaneInsight(insight::DataplaneInsightSpec) = "DataplaneInsight", "dataplane-insights", resource, Some(Kind::Dataplane);
+    HealthCheck(health_check::HealthCheckSpec) = "HealthCheck", "health-checks", outbound, None;
+    ProxyTemplate(proxy_template::ProxyTemplateSpec) = "ProxyTemplate", "proxytemplates", dataplane, None;
+    TrafficLog(traffic_log::TrafficLogSpec) = "TrafficLog", "traffic-logs", outbound, None;
+    TrafficPermission(traffic_permission::TrafficPermissionSpec) = "TrafficPermission", "traffic-permissions", inbound, None;
+    TrafficRoute(traffic_route::TrafficRouteSpec) = "TrafficRoute", "traffic-routes", outbound, None;
+    TrafficTrace(traffic_trace::TrafficTraceSpec) = "TrafficTrace", "traffic-traces", dataplane, None;
+    FaultInjection(fault_injection::FaultInjectionSpec) = "FaultInjection", "fault-injections", inbound, None;
+}
+
+/// How a policy kind selects the dataplanes it applies to (§3.0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matcher {
+    /// Matcher A: `selectors` select the Dataplane (ProxyTemplate, TrafficTrace).
+    Dataplane,
+    /// Matcher B: `sources` select the Dataplane, `destinations` an outbound service
+    /// (TrafficRoute, TrafficLog, HealthCheck).
+    Outbound,
+    /// Matcher C: `destinations` select an inbound (TrafficPermission, FaultInjection).
+    Inbound,
+}
+
+/// A policy between services: who calls (`sources`) and who is called (`destinations`).
+pub trait ConnectionPolicy {
+    /// The calling side.
+    fn sources(&self) -> &[selector::Selector];
+    /// The called side.
+    fn destinations(&self) -> &[selector::Selector];
+}
+
+/// A policy of dataplanes themselves, chosen by `selectors`.
+pub trait DataplanePolicy {
+    /// The dataplanes it selects.
+    fn selectors(&self) -> &[selector::Selector];
+}
+
+/// The spec type of one kind: typed access to a [`Spec`] without a match at each use.
+pub trait KindSpec: Sized {
+    /// Its kind.
+    const KIND: Kind;
+    /// `spec` as this type, when it is of this kind.
+    fn of(spec: &Spec) -> Option<&Self>;
+}
+
+impl Kind {
+    /// The kinds that belong to this one (deleted with it).
+    pub fn owned(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL
+            .iter()
+            .copied()
+            .filter(move |k| k.owner() == Some(self))
+    }
 }
 
 /// A spec that passed its kind's structural validation: what a mesh actor accepts, so that
@@ -227,6 +326,39 @@ fn clean_message(msg: &str) -> String {
         .replace("expected a map", "expected an object")
         .replace("struct ", "object ")
         .replace("invalid type: map", "invalid type: object")
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn relations_of_the_kinds_table() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_type_name(kind.type_name()), Some(*kind));
+            let spec = Spec::empty(*kind);
+            // A policy's class and its typed access agree.
+            match kind.matcher() {
+                Some(Matcher::Dataplane) => assert!(spec.as_dataplane_policy().is_some()),
+                Some(_) => assert!(spec.as_connection_policy().is_some(), "{kind:?}"),
+                None => assert!(
+                    spec.as_connection_policy().is_none() && spec.as_dataplane_policy().is_none()
+                ),
+            }
+        }
+        assert_eq!(Kind::from_type_name("Nope"), None);
+        assert_eq!(Kind::DataplaneInsight.owner(), Some(Kind::Dataplane));
+        assert_eq!(
+            Kind::Dataplane.owned().collect::<Vec<_>>(),
+            [Kind::DataplaneInsight]
+        );
+        assert_eq!(Kind::TrafficRoute.owned().count(), 0);
+        assert_eq!(Kind::TrafficPermission.matcher(), Some(Matcher::Inbound));
+        assert_eq!(Kind::HealthCheck.matcher(), Some(Matcher::Outbound));
+        let route = Spec::empty(Kind::TrafficRoute);
+        assert!(traffic_route::TrafficRouteSpec::of(&route).is_some());
+        assert!(mesh::MeshSpec::of(&route).is_none());
+    }
 }
 
 #[cfg(test)]

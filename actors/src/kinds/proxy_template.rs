@@ -282,6 +282,12 @@ fn json_kind(value: &serde_yaml::Value) -> &'static str {
     }
 }
 
+impl super::DataplanePolicy for ProxyTemplateSpec {
+    fn selectors(&self) -> &[Selector] {
+        &self.selectors
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

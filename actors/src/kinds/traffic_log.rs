@@ -58,6 +58,16 @@ impl TrafficLogSpec {
     }
 }
 
+impl super::ConnectionPolicy for TrafficLogSpec {
+    fn sources(&self) -> &[Selector] {
+        &self.sources
+    }
+
+    fn destinations(&self) -> &[Selector] {
+        &self.destinations
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

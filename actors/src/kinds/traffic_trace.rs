@@ -36,6 +36,12 @@ impl TrafficTraceSpec {
     }
 }
 
+impl super::DataplanePolicy for TrafficTraceSpec {
+    fn selectors(&self) -> &[Selector] {
+        &self.selectors
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

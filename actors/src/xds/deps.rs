@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::kinds::dataplane::DataplaneSpec;
 use crate::kinds::selector::SERVICE_TAG;
-use crate::kinds::{Kind, Spec};
+use crate::kinds::{Kind, Matcher, Spec};
 use crate::proto::Tags;
 
 use super::policy;
@@ -57,38 +57,45 @@ impl Deps {
 /// Whether `policy` could be selected for `dataplane` (before ranking): a conservative test,
 /// so a policy that would lose to a better-ranked one still regenerates the proxy.
 pub fn may_select(policy: &Spec, dataplane: &DataplaneSpec) -> bool {
-    match policy.kind() {
+    let inbounds = || {
+        dataplane
+            .networking
+            .iter()
+            .flat_map(|n| n.inbound.iter().map(|i| &i.tags))
+    };
+    let outbound_services = || {
+        dataplane
+            .networking
+            .iter()
+            .flat_map(|n| &n.outbound)
+            .map(|o| Tags::from([(SERVICE_TAG.to_string(), o.service.clone())]))
+    };
+    match (
+        policy.kind().matcher(),
+        policy.as_connection_policy(),
+        policy.as_dataplane_policy(),
+    ) {
         // Matcher B: sources select the Dataplane, destinations one of its outbound services.
-        Kind::TrafficRoute | Kind::TrafficLog | Kind::HealthCheck => {
-            let sources = policy::sources(policy)
+        (Some(Matcher::Outbound), Some(p), _) => {
+            p.sources()
                 .iter()
-                .any(|s| policy::dataplane_matches(dataplane, &s.match_));
-            sources && {
-                let outbounds = dataplane.networking.iter().flat_map(|n| &n.outbound);
-                let services: Vec<Tags> = outbounds
-                    .map(|o| Tags::from([(SERVICE_TAG.to_string(), o.service.clone())]))
-                    .collect();
-                policy::destinations(policy)
-                    .iter()
-                    .any(|d| services.iter().any(|tags| policy::matches(&d.match_, tags)))
-            }
+                .any(|s| policy::dataplane_matches(dataplane, &s.match_))
+                && outbound_services().any(|tags| {
+                    p.destinations()
+                        .iter()
+                        .any(|d| policy::matches(&d.match_, &tags))
+                })
         }
         // Matcher C: destinations select one of its inbounds.
-        Kind::TrafficPermission | Kind::FaultInjection => {
-            let inbounds: Vec<&Tags> = dataplane
-                .networking
+        (Some(Matcher::Inbound), Some(p), _) => inbounds().any(|tags| {
+            p.destinations()
                 .iter()
-                .flat_map(|n| n.inbound.iter().map(|i| &i.tags))
-                .collect();
-            policy::destinations(policy)
-                .iter()
-                .any(|d| inbounds.iter().any(|tags| policy::matches(&d.match_, tags)))
-        }
+                .any(|d| policy::matches(&d.match_, tags))
+        }),
         // Matcher A: no selector, an empty one, or one that selects the Dataplane.
-        Kind::TrafficTrace | Kind::ProxyTemplate => {
-            let selectors = policy::selectors(policy);
-            selectors.is_empty()
-                || selectors
+        (Some(Matcher::Dataplane), _, Some(p)) => {
+            p.selectors().is_empty()
+                || p.selectors()
                     .iter()
                     .any(|s| s.match_.is_empty() || policy::dataplane_matches(dataplane, &s.match_))
         }

@@ -9,14 +9,13 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::kinds::dataplane::DataplaneSpec;
-use crate::kinds::selector::{Selector, MATCH_ALL, SERVICE_TAG};
-use crate::kinds::traffic_route::WeightedDestination;
-use crate::kinds::Spec;
+use crate::kinds::selector::{MATCH_ALL, SERVICE_TAG};
+use crate::kinds::traffic_route::{TrafficRouteSpec, WeightedDestination};
+use crate::kinds::{ConnectionPolicy, DataplanePolicy};
 use crate::proto::Tags;
 use crate::resource::Resource;
 
@@ -107,49 +106,17 @@ pub fn dataplane_tags(dataplane: &DataplaneSpec) -> BTreeMap<&str, Vec<&str>> {
     all
 }
 
-/// The `sources` of a connection policy (empty for other kinds).
-pub fn sources(spec: &Spec) -> &[Selector] {
-    match spec {
-        Spec::TrafficRoute(s) => &s.sources,
-        Spec::TrafficLog(s) => &s.sources,
-        Spec::HealthCheck(s) => &s.sources,
-        Spec::TrafficPermission(s) => &s.sources,
-        Spec::FaultInjection(s) => &s.sources,
-        _ => &[],
-    }
-}
-
-/// The `destinations` of a connection policy (empty for other kinds).
-pub fn destinations(spec: &Spec) -> &[Selector] {
-    match spec {
-        Spec::TrafficRoute(s) => &s.destinations,
-        Spec::TrafficLog(s) => &s.destinations,
-        Spec::HealthCheck(s) => &s.destinations,
-        Spec::TrafficPermission(s) => &s.destinations,
-        Spec::FaultInjection(s) => &s.destinations,
-        _ => &[],
-    }
-}
-
-/// The `selectors` of a dataplane policy (empty for other kinds).
-pub fn selectors(spec: &Spec) -> &[Selector] {
-    match spec {
-        Spec::ProxyTemplate(s) => &s.selectors,
-        Spec::TrafficTrace(s) => &s.selectors,
-        _ => &[],
-    }
-}
-
-/// The running winner of a ranked selection.
-struct Best<'a> {
+/// The running winner of a ranked selection: a policy resource and its typed spec.
+struct Best<'a, P> {
     policy: &'a Resource,
+    spec: &'a P,
     rank: Rank,
 }
 
-impl<'a> Best<'a> {
+impl<'a, P> Best<'a, P> {
     /// Offers a candidate (in name order): a better rank wins; an equal rank wins only with a
     /// strictly later creation time.
-    fn offer(best: &mut Option<Best<'a>>, policy: &'a Resource, rank: Rank) {
+    fn offer(best: &mut Option<Best<'a, P>>, (policy, spec): (&'a Resource, &'a P), rank: Rank) {
         let wins = match best {
             None => true,
             Some(b) => match rank.cmp(&b.rank) {
@@ -159,8 +126,12 @@ impl<'a> Best<'a> {
             },
         };
         if wins {
-            *best = Some(Best { policy, rank });
+            *best = Some(Best { policy, spec, rank });
         }
+    }
+
+    fn chosen(best: Option<Best<'a, P>>) -> Option<(&'a Resource, &'a P)> {
+        best.map(|b| (b.policy, b.spec))
     }
 }
 
@@ -172,15 +143,19 @@ fn created(r: &Resource) -> DateTime<Utc> {
     r.meta.creation_time
 }
 
+/// A policy resource with its typed spec, as [`MeshState::typed`](crate::state::MeshState::typed)
+/// yields them.
+pub type Typed<'a, P> = (&'a Resource, &'a P);
+
 /// Matcher A (ProxyTemplate, TrafficTrace): the one policy whose `selectors` select the
 /// Dataplane best. A policy without selectors, or with an empty selector, matches with rank 0.
-pub fn select_dataplane_policy<'a>(
-    policies: impl IntoIterator<Item = &'a Arc<Resource>>,
+pub fn select_dataplane_policy<'a, P: DataplanePolicy>(
+    policies: impl IntoIterator<Item = Typed<'a, P>>,
     dataplane: &DataplaneSpec,
-) -> Option<&'a Resource> {
+) -> Option<Typed<'a, P>> {
     let mut best = None;
     for policy in policies {
-        let selectors = selectors(&policy.spec);
+        let selectors = policy.1.selectors();
         if selectors.is_empty() {
             Best::offer(&mut best, policy, Rank::default());
             continue;
@@ -193,26 +168,28 @@ pub fn select_dataplane_policy<'a>(
             }
         }
     }
-    best.map(|b| b.policy)
+    Best::chosen(best)
 }
 
 /// Matcher B (TrafficRoute, TrafficLog, HealthCheck): for each service in `services`, the policy
 /// whose sources select the Dataplane and whose destinations select `{service: S}` best (rank =
 /// destination rank + the policy's best source rank). Services without a policy are absent.
-pub fn select_connection_policies<'a, S: AsRef<str>>(
-    policies: impl IntoIterator<Item = &'a Arc<Resource>>,
+pub fn select_connection_policies<'a, P: ConnectionPolicy, S: AsRef<str>>(
+    policies: impl IntoIterator<Item = Typed<'a, P>>,
     dataplane: &DataplaneSpec,
     services: &[S],
-) -> BTreeMap<String, &'a Resource> {
-    let matched: Vec<(&Resource, Rank)> = policies
+) -> BTreeMap<String, Typed<'a, P>> {
+    let matched: Vec<(Typed<'a, P>, Rank)> = policies
         .into_iter()
         .filter_map(|policy| {
-            sources(&policy.spec)
+            policy
+                .1
+                .sources()
                 .iter()
                 .filter(|s| dataplane_matches(dataplane, &s.match_))
                 .map(|s| Rank::of(&s.match_))
                 .max()
-                .map(|rank| (&**policy, rank))
+                .map(|rank| (policy, rank))
         })
         .collect();
     let mut selected = BTreeMap::new();
@@ -221,15 +198,15 @@ pub fn select_connection_policies<'a, S: AsRef<str>>(
         let tags = Tags::from([(SERVICE_TAG.to_string(), service.to_string())]);
         let mut best = None;
         for &(policy, source_rank) in &matched {
-            for destination in destinations(&policy.spec) {
+            for destination in policy.1.destinations() {
                 if matches(&destination.match_, &tags) {
                     let rank = Rank::of(&destination.match_).combined_with(source_rank);
                     Best::offer(&mut best, policy, rank);
                 }
             }
         }
-        if let Some(b) = best {
-            selected.insert(service.to_string(), b.policy);
+        if let Some(chosen) = Best::chosen(best) {
+            selected.insert(service.to_string(), chosen);
         }
     }
     selected
@@ -237,23 +214,23 @@ pub fn select_connection_policies<'a, S: AsRef<str>>(
 
 /// Matcher C (TrafficPermission, FaultInjection): for each inbound (by its tags, in order), the
 /// policy whose destinations select those tags best; `sources` play no part.
-pub fn select_inbound_policies<'a>(
-    policies: impl IntoIterator<Item = &'a Arc<Resource>>,
+pub fn select_inbound_policies<'a, P: ConnectionPolicy>(
+    policies: impl IntoIterator<Item = Typed<'a, P>>,
     inbounds: &[&Tags],
-) -> Vec<Option<&'a Resource>> {
-    let policies: Vec<&Resource> = policies.into_iter().map(|p| &**p).collect();
+) -> Vec<Option<Typed<'a, P>>> {
+    let policies: Vec<Typed<'a, P>> = policies.into_iter().collect();
     inbounds
         .iter()
         .map(|tags| {
             let mut best = None;
             for &policy in &policies {
-                for destination in destinations(&policy.spec) {
+                for destination in policy.1.destinations() {
                     if matches(&destination.match_, tags) {
                         Best::offer(&mut best, policy, Rank::of(&destination.match_));
                     }
                 }
             }
-            best.map(|b| b.policy)
+            Best::chosen(best)
         })
         .collect()
 }
@@ -289,7 +266,7 @@ pub fn implicit_route(service: &str) -> SelectedRoute<'static> {
 /// The TrafficRoute of every service in `services` (matcher B over `routes`), or the implicit
 /// default route where none matches.
 pub fn select_traffic_routes<'a, S: AsRef<str>>(
-    routes: impl IntoIterator<Item = &'a Arc<Resource>>,
+    routes: impl IntoIterator<Item = Typed<'a, TrafficRouteSpec>>,
     dataplane: &DataplaneSpec,
     services: &[S],
 ) -> BTreeMap<String, SelectedRoute<'a>> {
@@ -299,12 +276,9 @@ pub fn select_traffic_routes<'a, S: AsRef<str>>(
         .map(|service| {
             let service = service.as_ref();
             let route = match selected.get(service) {
-                Some(&policy) => match &policy.spec {
-                    Spec::TrafficRoute(spec) => SelectedRoute {
-                        policy: Some(policy),
-                        conf: Cow::Borrowed(&spec.conf[..]),
-                    },
-                    _ => implicit_route(service),
+                Some(&(policy, spec)) => SelectedRoute {
+                    policy: Some(policy),
+                    conf: Cow::Borrowed(&spec.conf[..]),
                 },
                 None => implicit_route(service),
             };
@@ -315,10 +289,21 @@ pub fn select_traffic_routes<'a, S: AsRef<str>>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
-    use crate::kinds::Kind;
+    use crate::kinds::{Kind, KindSpec, Spec};
     use chrono::TimeZone;
     use serde_json::json;
+
+    /// The resources with their specs as `P`, as the mesh state yields them.
+    fn typed<'a, P: KindSpec>(
+        all: impl IntoIterator<Item = &'a Arc<Resource>>,
+    ) -> Vec<Typed<'a, P>> {
+        all.into_iter()
+            .map(|r| (&**r, P::of(&r.spec).expect("a policy of the kind")))
+            .collect()
+    }
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
         pairs
@@ -357,9 +342,9 @@ mod tests {
         )
     }
 
-    fn names(map: &BTreeMap<String, &Resource>) -> Vec<(String, String)> {
+    fn names<P>(map: &BTreeMap<String, Typed<'_, P>>) -> Vec<(String, String)> {
         map.iter()
-            .map(|(s, r)| (s.clone(), r.meta.name.clone()))
+            .map(|(s, (r, _))| (s.clone(), r.meta.name.clone()))
             .collect()
     }
 
@@ -446,16 +431,40 @@ mod tests {
             trace("b", 0, json!({"service": "web", "version": "v1"})),
             trace("c", 0, json!({"service": "other"})),
         ];
-        assert_eq!(select_dataplane_policy(&all, &dp).unwrap().meta.name, "b");
+        assert_eq!(
+            select_dataplane_policy(
+                typed::<crate::kinds::traffic_trace::TrafficTraceSpec>(&all),
+                &dp
+            )
+            .unwrap()
+            .0
+            .meta
+            .name,
+            "b"
+        );
         // Equal rank: the strictly later creation time wins, else the first name stays.
         let tied = [
             trace("a", 5, json!({"service": "web"})),
             trace("b", 9, json!({"service": "web"})),
             trace("c", 9, json!({"service": "web"})),
         ];
-        assert_eq!(select_dataplane_policy(&tied, &dp).unwrap().meta.name, "b");
+        assert_eq!(
+            select_dataplane_policy(
+                typed::<crate::kinds::traffic_trace::TrafficTraceSpec>(&tied),
+                &dp
+            )
+            .unwrap()
+            .0
+            .meta
+            .name,
+            "b"
+        );
         let none = [trace("x", 0, json!({"service": "other"}))];
-        assert!(select_dataplane_policy(&none, &dp).is_none());
+        assert!(select_dataplane_policy(
+            typed::<crate::kinds::traffic_trace::TrafficTraceSpec>(&none),
+            &dp
+        )
+        .is_none());
         let template = resource(
             Kind::ProxyTemplate,
             "t",
@@ -463,7 +472,14 @@ mod tests {
             json!({"conf": {"imports": ["default-proxy"]}}),
         );
         assert_eq!(
-            select_dataplane_policy([&template], &dp).unwrap().meta.name,
+            select_dataplane_policy(
+                typed::<crate::kinds::proxy_template::ProxyTemplateSpec>([&template]),
+                &dp
+            )
+            .unwrap()
+            .0
+            .meta
+            .name,
             "t",
             "no selectors match with rank 0"
         );
@@ -484,7 +500,11 @@ mod tests {
             route("other-src", 0, json!({"service": "mobile"}), "db"),
             route("db", 0, json!({"service": "*"}), "db"),
         ];
-        let got = select_connection_policies(&all, &dp, &["backend", "db", "nothing"]);
+        let got = select_connection_policies(
+            typed::<TrafficRouteSpec>(&all),
+            &dp,
+            &["backend", "db", "nothing"],
+        );
         assert_eq!(
             names(&got),
             vec![("backend".into(), "two".into()), ("db".into(), "db".into())]
@@ -512,7 +532,11 @@ mod tests {
             .iter()
             .map(|r| (r.meta.name.clone(), r.clone()))
             .collect();
-        let got = select_connection_policies(sorted.values(), &dp, &["backend", "db"]);
+        let got = select_connection_policies(
+            typed::<TrafficRouteSpec>(sorted.values()),
+            &dp,
+            &["backend", "db"],
+        );
         // backend: z-later and m-same tie on rank and time; m-same comes first by name.
         assert_eq!(
             names(&got),
@@ -542,10 +566,13 @@ mod tests {
         let a = tags(&[("service", "web"), ("version", "v1")]);
         let b = tags(&[("service", "web-admin")]);
         let c = tags(&[("zone", "x")]);
-        let got: Vec<Option<&str>> = select_inbound_policies(&all, &[&a, &b, &c])
-            .into_iter()
-            .map(|p| p.map(|p| p.meta.name.as_str()))
-            .collect();
+        let got: Vec<Option<&str>> = select_inbound_policies(
+            typed::<crate::kinds::traffic_permission::TrafficPermissionSpec>(&all),
+            &[&a, &b, &c],
+        )
+        .into_iter()
+        .map(|p| p.map(|(p, _)| p.meta.name.as_str()))
+        .collect();
         assert_eq!(got, vec![Some("web-v1"), Some("all"), None]);
     }
 
@@ -553,7 +580,7 @@ mod tests {
     fn traffic_routes_fall_back_to_the_implicit_default() {
         let dp = web();
         let all = [route("to-backend", 0, json!({"service": "web"}), "backend")];
-        let got = select_traffic_routes(&all, &dp, &["backend", "db"]);
+        let got = select_traffic_routes(typed::<TrafficRouteSpec>(&all), &dp, &["backend", "db"]);
         assert_eq!(got["backend"].name(), "to-backend");
         assert_eq!(got["backend"].conf[0].destination["via"], "to-backend");
         assert_eq!(got["db"].name(), IMPLICIT_ROUTE_NAME);

@@ -44,10 +44,7 @@ pub(super) fn payload(kind: Kind, mesh: &str, name: &str) -> String {
 
 fn event(payload: &str) -> Option<StoreEvent> {
     let p: Payload<'_> = serde_json::from_str(payload).ok()?;
-    let kind = Kind::ALL
-        .iter()
-        .copied()
-        .find(|k| k.type_name() == p.kind)?;
+    let kind = Kind::from_type_name(p.kind)?;
     Some(StoreEvent::Changed {
         kind,
         mesh: p.mesh.to_owned(),

@@ -151,13 +151,9 @@ pub(super) async fn load_all(pool: &Pool) -> Result<Vec<Arc<Resource>>, StoreErr
 }
 
 fn kind_of(type_name: &str) -> Result<Kind, StoreError> {
-    Kind::ALL
-        .iter()
-        .copied()
-        .find(|k| k.type_name() == type_name)
-        .ok_or_else(|| {
-            StoreError::Internal(format!("stored resource of unknown kind {type_name:?}"))
-        })
+    Kind::from_type_name(type_name).ok_or_else(|| {
+        StoreError::Internal(format!("stored resource of unknown kind {type_name:?}"))
+    })
 }
 
 /// A stored row back into a resource; `first` is the index of the `version` column, followed by

@@ -2,6 +2,7 @@
 //! route; the `outbound` phase builds listeners and clusters from these decisions.
 
 use crate::kinds::selector::SERVICE_TAG;
+use crate::kinds::traffic_route::TrafficRouteSpec;
 use crate::kinds::Kind;
 use crate::xds::policy;
 
@@ -19,7 +20,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         .map(|o| o.service.as_str())
         .collect();
     let routes = policy::select_traffic_routes(
-        input.state.of(Kind::TrafficRoute).values(),
+        input.state.typed::<TrafficRouteSpec>(),
         input.spec,
         &services,
     );
