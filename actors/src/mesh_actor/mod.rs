@@ -15,7 +15,7 @@ use actix::prelude::*;
 
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 pub use self::remote::{Refresh, RefreshAll};
-pub use self::writes::{DeleteMeshContents, DeleteResource, ForgetMesh, PutResource, UpdateMesh};
+pub use self::writes::{DeleteMeshContents, DeleteResource, PutResource, UpdateMesh};
 use crate::error::Error;
 use crate::kinds::insight::Subscription;
 use crate::kinds::{Kind, Spec};

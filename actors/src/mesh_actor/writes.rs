@@ -477,16 +477,3 @@ impl Handler<DeleteMeshContents> for MeshActor {
         reply(rx, Err(Error::ActorGone))
     }
 }
-
-/// Stop without touching the store: the mesh was deleted through another instance.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ForgetMesh;
-
-impl Handler<ForgetMesh> for MeshActor {
-    type Result = ();
-
-    fn handle(&mut self, _: ForgetMesh, ctx: &mut Self::Context) {
-        self.forget(ctx);
-    }
-}
