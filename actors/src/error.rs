@@ -5,7 +5,7 @@ use crate::store::StoreError;
 use crate::validation::Violations;
 
 /// What went wrong, independent of the transport.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The resource (or its mesh) does not exist.
     #[error("not found")]
@@ -40,7 +40,7 @@ pub enum Op {
 }
 
 /// An error of a PUT, with whether it failed while creating or updating.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 #[error("could not {op:?} a resource: {error}")]
 pub struct OpError {
     /// Create or update.

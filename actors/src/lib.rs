@@ -13,6 +13,8 @@ pub mod registry;
 pub mod resource;
 pub mod store;
 pub mod supervisor;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod validation;
 pub mod xds;
 

@@ -4,6 +4,8 @@
 
 mod proxies;
 mod remote;
+#[cfg(test)]
+mod tests;
 mod writes;
 
 use std::collections::{BTreeMap, HashMap};

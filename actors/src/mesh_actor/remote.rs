@@ -82,6 +82,19 @@ impl MeshActor {
         }));
     }
 
+    /// Reads in flight or deferred.
+    #[cfg(test)]
+    pub(super) fn reads_in_flight(&self) -> usize {
+        let r = &self.refreshes;
+        r.keys.len() + r.after_pending.len() + usize::from(r.all.is_some())
+    }
+
+    /// Keys whose applied read generation is remembered.
+    #[cfg(test)]
+    pub(super) fn applied_reads(&self) -> usize {
+        self.refreshes.applied.len()
+    }
+
     /// Settles pending reads of a key whose pending writes just settled.
     pub(super) fn writes_settled(&mut self, ctx: &mut Context<Self>, kind: Kind, name: &str) {
         if self

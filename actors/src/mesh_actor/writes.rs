@@ -75,6 +75,12 @@ impl MeshActor {
         false
     }
 
+    /// Keys with writes waiting for the store.
+    #[cfg(test)]
+    pub(super) fn pending_writes(&self) -> usize {
+        self.writes.overlay.len()
+    }
+
     /// No write is accepted any more: the mesh is being deleted.
     pub(super) fn writes_closing(&mut self) {
         self.writes.closing = true;
