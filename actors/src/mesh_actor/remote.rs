@@ -43,8 +43,36 @@ pub(super) struct Refreshes {
     /// A reload of the whole mesh in flight.
     all: Option<Read>,
     /// The generation of the read whose result a key holds: a read issued earlier (a
-    /// reload that overtook, or was overtaken by, a single read) never replaces it.
+    /// reload that overtook, or was overtaken by, a single read) never replaces it. Only
+    /// reads in flight can be earlier, so entries no read in flight predates are dropped.
     applied: HashMap<Key, u64>,
+    /// Size of `applied` at which it is next pruned while reads are in flight.
+    prune_at: usize,
+}
+
+/// Smallest size of `Refreshes::applied` that is pruned while reads are in flight.
+const MIN_PRUNE: usize = 64;
+
+impl Refreshes {
+    /// Drops the applied generations that no read in flight is older than: they can reject
+    /// nothing any more. Everything goes when no read is in flight; otherwise the scan runs
+    /// when the map doubled since the last one, so its cost per read stays constant.
+    fn prune(&mut self) {
+        let oldest = self
+            .keys
+            .values()
+            .map(|r| r.generation)
+            .chain(self.all.map(|r| r.generation))
+            .min();
+        match oldest {
+            None => self.applied.clear(),
+            Some(oldest) if self.applied.len() >= self.prune_at.max(MIN_PRUNE) => {
+                self.applied.retain(|_, applied| *applied > oldest);
+                self.prune_at = self.applied.len() * 2;
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 impl MeshActor {
@@ -79,6 +107,7 @@ impl MeshActor {
                 Ok(_) if r.stale || act.has_pending(kind, &key.1) => act.refresh(ctx, kind, &key.1),
                 Ok(state) => act.take_read(ctx, key, read.generation, state),
             }
+            act.refreshes.prune();
         }));
     }
 
@@ -224,6 +253,7 @@ impl MeshActor {
                 Ok((None, _)) => act.forget(ctx),
                 Ok((Some(head), resources)) => act.take_all(ctx, read.generation, head, resources),
             }
+            act.refreshes.prune();
         }));
     }
 

@@ -123,3 +123,29 @@ async fn a_reload_after_lost_notifications_converges_on_the_store() {
     assert!(get(&addr, "gone").await.is_err());
     assert_eq!(port_of(&get(&addr, "keep").await.unwrap()), 1);
 }
+
+#[actix::test]
+async fn the_read_bookkeeping_does_not_grow_with_the_changes_read() {
+    let store = FakeStore::new();
+    let addr = start(&store);
+    for i in 0..500 {
+        let name = format!("dp-{i}");
+        store.remote_put("m", &name, dataplane(1));
+        refresh(&addr, &name);
+    }
+    addr.do_send(RefreshAll);
+    port_eventually(&addr, "dp-499", 1).await;
+    let probed = eventually("every read to land", async || {
+        let p = addr.send(Probe).await.unwrap();
+        (p.reads == 0).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        probed,
+        Probed {
+            pending_writes: 0,
+            reads: 0,
+            applied: 0
+        }
+    );
+}
