@@ -131,7 +131,7 @@ fn bind(
 }
 
 /// Starts everything; must run inside an actix system.
-pub async fn start(mut config: Config, options: Options) -> Result<Running, StartError> {
+pub async fn start(config: Config, options: Options) -> Result<Running, StartError> {
     let store: Arc<dyn Store> = match config.store.kind {
         StoreType::Memory => Arc::new(MemoryStore::new()),
         StoreType::Postgres => {
@@ -145,6 +145,15 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             Arc::new(store)
         }
     };
+    start_with_store(config, options, store).await
+}
+
+/// [`start`] on a store built by the caller (`config.store` is then only shown, not used).
+pub async fn start_with_store(
+    mut config: Config,
+    options: Options,
+    store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
     // Every server binds the API interface (`apiServer.interface`).
     let interface = config.api_server.interface.clone();
     let (api_listener, api_addr) = bind(&interface, config.api_server.port, "apiServer.port")?;

@@ -212,7 +212,7 @@ impl Handler<PutMesh> for Supervisor {
                     act.read_mesh(ctx, msg.name.clone());
                     OpError::create(Error::Conflict)
                 }
-                e => OpError::create(Error::Store(e)),
+                e => OpError::create(e),
             })?;
             let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings)
                 .published_in(act.registry.clone())

@@ -24,7 +24,7 @@ use crate::kinds::{Kind, Spec};
 use crate::overview::{Overview, OverviewFilter};
 use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Owner of one mesh's state.
 pub struct MeshActor {
@@ -140,14 +140,6 @@ impl Actor for MeshActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         tracing::debug!(mesh = %self.name(), "mesh actor stopped");
-    }
-}
-
-pub(crate) fn store_error(e: StoreError) -> Error {
-    match e {
-        StoreError::NotFound => Error::NotFound,
-        StoreError::Conflict | StoreError::AlreadyExists => Error::Conflict,
-        other => Error::Store(other),
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::{store_error, MeshActor};
+use super::MeshActor;
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind};
 use crate::kinds::{Kind, Spec};
@@ -317,7 +317,7 @@ impl Handler<PutResource> for MeshActor {
                     }
                     Err(e) => Err(OpError {
                         op,
-                        error: store_error(e),
+                        error: e.into(),
                     }),
                 };
                 let _ = tx.send(outcome);
@@ -374,7 +374,7 @@ impl Handler<DeleteResource> for MeshActor {
                         act.applied(ctx, kind, &name, None);
                         Ok(())
                     }
-                    Err(e) => Err(store_error(e)),
+                    Err(e) => Err(e.into()),
                 };
                 let _ = tx.send(outcome);
             }),
@@ -431,7 +431,7 @@ impl Handler<UpdateMesh> for MeshActor {
                         act.mesh_changed(ctx);
                         Ok(Op::Update)
                     }
-                    Err(e) => Err(OpError::update(store_error(e))),
+                    Err(e) => Err(OpError::update(e)),
                 };
                 let _ = tx.send(outcome);
             }),
@@ -474,7 +474,7 @@ impl Handler<DeleteMeshContents> for MeshActor {
                     }
                     Err(e) => {
                         act.writes.closing = false;
-                        Err(store_error(e))
+                        Err(e.into())
                     }
                 };
                 let _ = tx.send(outcome);
