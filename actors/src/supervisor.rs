@@ -67,6 +67,9 @@ impl Supervisor {
         default_mesh_yaml: Option<&str>,
         settings: MeshSettings,
     ) -> Result<Addr<Supervisor>, BootError> {
+        // The supervisor's address first: every mesh actor reports to it.
+        let ctx = Context::<Supervisor>::new();
+        let gone = ctx.address().recipient::<MeshGone>();
         let all = store.load_all().await.map_err(BootError::Load)?;
         let mut meshes: Vec<Arc<Resource>> = Vec::new();
         let mut by_mesh: HashMap<String, Vec<Arc<Resource>>> = HashMap::new();
@@ -83,7 +86,7 @@ impl Supervisor {
             registry.insert(
                 name,
                 MeshActor::new(mesh, resources, store.clone(), settings)
-                    .published_in(registry.clone())
+                    .supervised_by(gone.clone())
                     .start(),
             );
         }
@@ -121,20 +124,19 @@ impl Supervisor {
                 registry.insert(
                     "default".into(),
                     MeshActor::new(mesh, Vec::new(), store.clone(), settings)
-                        .published_in(registry.clone())
+                        .supervised_by(gone.clone())
                         .start(),
                 );
                 tracing::info!("created the default mesh");
             }
         }
-        Ok(Supervisor {
+        Ok(ctx.run(Supervisor {
             registry,
             store,
             settings,
             mesh_ops: 0,
             deleting: Default::default(),
-        }
-        .start())
+        }))
     }
 }
 
@@ -162,6 +164,28 @@ fn describe(v: &Violations) -> String {
         .map(|c| format!("{}: {}", c.field, c.message))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A mesh actor found its mesh gone from the store (deleted through another instance) and
+/// stopped: unpublish it, unless a newer actor serves the mesh already.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MeshGone {
+    /// The mesh's name.
+    pub name: String,
+    /// The actor that stopped.
+    pub actor: Addr<MeshActor>,
+}
+
+impl Handler<MeshGone> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MeshGone, _: &mut Self::Context) {
+        self.registry.remove_if(&msg.name, &msg.actor);
+        // Like a local delete: a read of the meshes issued before may still show this one.
+        self.mesh_ops += 1;
+        tracing::info!(mesh = %msg.name, "mesh deleted through another instance");
+    }
 }
 
 /// Create a mesh, or update it if it exists.
@@ -215,7 +239,7 @@ impl Handler<PutMesh> for Supervisor {
                 e => OpError::create(e),
             })?;
             let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings)
-                .published_in(act.registry.clone())
+                .supervised_by(ctx.address().recipient())
                 .start();
             act.registry.insert(msg.name, addr);
             Ok(Op::Create)
@@ -297,7 +321,7 @@ impl Supervisor {
                     name: mesh,
                 }),
                 (Ok(Some(_)), None) if act.deleting.contains(&mesh) => {}
-                (Ok(Some(resource)), None) => act.adopt(resource),
+                (Ok(Some(resource)), None) => act.adopt(ctx, resource),
                 (Ok(None), None) => {}
                 (Err(e), None) => {
                     tracing::warn!(%mesh, error = %e, "could not read a mesh created elsewhere")
@@ -320,7 +344,7 @@ impl Supervisor {
                     for mesh in page.items {
                         let name = &mesh.meta.name;
                         if act.registry.get(name).is_none() && !act.deleting.contains(name) {
-                            act.adopt(mesh);
+                            act.adopt(ctx, mesh);
                         }
                     }
                 }
@@ -330,13 +354,16 @@ impl Supervisor {
     }
 
     /// Serves a mesh created through another instance; its actor loads its resources.
-    fn adopt(&mut self, mesh: Arc<Resource>) {
+    fn adopt(&mut self, ctx: &mut Context<Self>, mesh: Arc<Resource>) {
         let name = mesh.meta.name.clone();
         let addr = MeshActor::new(mesh, Vec::new(), self.store.clone(), self.settings)
-            .published_in(self.registry.clone())
+            .supervised_by(ctx.address().recipient())
             .start();
         self.registry.insert(name.clone(), addr.clone());
         addr.do_send(RefreshAll);
         tracing::info!(mesh = %name, "mesh created through another instance");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -43,9 +43,9 @@ pub struct MeshActor {
     settings: MeshSettings,
     /// Reads of the store after changes through other instances.
     refreshes: remote::Refreshes,
-    /// Where the mesh is published, so the actor can unpublish itself when the mesh is
-    /// deleted through another instance.
-    registry: Option<crate::registry::MeshRegistry>,
+    /// Told when the mesh is gone from the store (deleted through another instance): the
+    /// supervisor, the registry's one writer, unpublishes the actor.
+    supervisor: Option<Recipient<crate::supervisor::MeshGone>>,
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
@@ -82,7 +82,7 @@ impl MeshActor {
             dirty_insights: Default::default(),
             settings,
             refreshes: Default::default(),
-            registry: None,
+            supervisor: None,
         };
         for r in resources {
             actor.insert(r);
@@ -90,9 +90,12 @@ impl MeshActor {
         actor
     }
 
-    /// The actor will unpublish itself from `registry` if its mesh disappears from the store.
-    pub fn published_in(mut self, registry: crate::registry::MeshRegistry) -> MeshActor {
-        self.registry = Some(registry);
+    /// The actor tells `supervisor` when its mesh disappears from the store.
+    pub fn supervised_by(
+        mut self,
+        supervisor: Recipient<crate::supervisor::MeshGone>,
+    ) -> MeshActor {
+        self.supervisor = Some(supervisor);
         self
     }
 

@@ -207,16 +207,18 @@ impl MeshActor {
         }
     }
 
-    /// The mesh is gone from the store: unpublish and stop.
+    /// The mesh is gone from the store: have the supervisor unpublish this actor, and stop.
     pub(super) fn forget(&mut self, ctx: &mut Context<Self>) {
         self.writes_closing();
-        if let Some(registry) = &self.registry {
-            registry.remove_if(self.name(), &ctx.address());
+        if let Some(supervisor) = &self.supervisor {
+            supervisor.do_send(crate::supervisor::MeshGone {
+                name: self.name().to_string(),
+                actor: ctx.address(),
+            });
         }
         for map in &mut self.resources {
             map.clear();
         }
-        tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
         // Dropping the actor drops the proxies' channels: their streams end and reconnect.
         ctx.stop();
     }

@@ -76,6 +76,8 @@ pub enum Hold {
     Reads,
     /// Reads of one kind (get or list).
     ReadsOf(Kind),
+    /// Lists of one kind.
+    ListsOf(Kind),
 }
 
 impl Hold {
@@ -84,6 +86,7 @@ impl Hold {
             (Hold::Commits, Call::Commit(_)) => true,
             (Hold::Reads, Call::Get(..) | Call::List(..) | Call::LoadAll) => true,
             (Hold::ReadsOf(k), Call::Get(kind, ..) | Call::List(kind, _)) => k == kind,
+            (Hold::ListsOf(k), Call::List(kind, _)) => k == kind,
             _ => false,
         }
     }
@@ -256,6 +259,14 @@ impl FakeStore {
             Some(tx) => tx.try_send(event).is_ok(),
             None => false,
         }
+    }
+
+    /// True once someone subscribed to the change feed (and it was not dropped since).
+    pub fn subscribed(&self) -> bool {
+        self.script()
+            .feed
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
     }
 
     /// Announces a change of (kind, mesh, name) on the change feed.
