@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::error::{Error, Op, OpError};
+use crate::kinds::ca::CaFiles;
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
 use crate::kinds::{Kind, Spec};
 use crate::mesh_actor::{
@@ -96,7 +97,8 @@ impl Supervisor {
         if let Some(yaml) = default_mesh_yaml {
             if registry.get("default").is_none() {
                 let mut spec = default_mesh_spec(yaml).map_err(BootError::DefaultMesh)?;
-                mesh_kind::prepare(&mut spec, "default", None).map_err(|v| {
+                let files = CaFiles::read(spec.mtls.as_ref()).await;
+                mesh_kind::prepare(&mut spec, "default", None, &files).map_err(|v| {
                     BootError::DefaultMesh(
                         v.causes
                             .iter()
@@ -196,6 +198,8 @@ pub struct PutMesh {
     pub name: String,
     /// The decoded spec.
     pub spec: MeshSpec,
+    /// The files its CA backends name, read by the sender ([`CaFiles::read`]).
+    pub files: CaFiles,
 }
 
 impl Handler<PutMesh> for Supervisor {
@@ -205,7 +209,10 @@ impl Handler<PutMesh> for Supervisor {
 
     fn handle(&mut self, msg: PutMesh, _: &mut Self::Context) -> Self::Result {
         if let Some(addr) = self.registry.get(&msg.name) {
-            let update = addr.send(UpdateMesh { spec: msg.spec });
+            let update = addr.send(UpdateMesh {
+                spec: msg.spec,
+                files: msg.files,
+            });
             return AtomicResponse::new(Box::pin(
                 async move {
                     update
@@ -216,7 +223,7 @@ impl Handler<PutMesh> for Supervisor {
             ));
         }
         let mut spec = msg.spec;
-        if let Err(v) = mesh_kind::prepare(&mut spec, &msg.name, None) {
+        if let Err(v) = mesh_kind::prepare(&mut spec, &msg.name, None, &msg.files) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(OpError::create(
                 Error::Invalid(v),
             )))));

@@ -389,6 +389,8 @@ impl Handler<DeleteResource> for MeshActor {
 pub struct UpdateMesh {
     /// The new spec, as decoded from the request.
     pub spec: mesh_kind::MeshSpec,
+    /// The files its CA backends name, read by the sender.
+    pub files: crate::kinds::ca::CaFiles,
 }
 
 impl Handler<UpdateMesh> for MeshActor {
@@ -409,7 +411,7 @@ impl Handler<UpdateMesh> for MeshActor {
             Spec::Mesh(m) => Some(m),
             _ => None,
         };
-        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old) {
+        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old, &msg.files) {
             return fail(Error::Invalid(v));
         }
         let updated = Arc::new(current.updated(Spec::Mesh(spec), crate::resource::now()));

@@ -72,6 +72,7 @@ async fn without_a_change_feed_the_supervisor_keeps_serving() {
     let put = supervisor.send(PutMesh {
         name: "m".into(),
         spec: MeshSpec::default(),
+        files: CaFiles::none(),
     });
     assert_eq!(put.await.unwrap(), Ok(Op::Create));
     assert_eq!(names(&registry), ["default", "m"]);
