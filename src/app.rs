@@ -22,6 +22,10 @@ use crate::api::{self, cors::Cors, ApiState};
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
 use crate::xds::ads::Ads;
 
+/// The Kuma version whose API Ursa serves, shown as `version` by `GET /` (D20): Kuma's GUI
+/// builds its documentation links from it. Ursa's own version is `ursaVersion`.
+pub const KUMA_VERSION: &str = "0.5.0";
+
 /// Why the control plane could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -219,8 +223,9 @@ pub async fn start_with_store(
         index: json_bytes(&json!({
             "hostname": hostname(),
             "tagline": "Kuma",
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": KUMA_VERSION,
             "product": "Ursa",
+            "ursaVersion": env!("CARGO_PKG_VERSION"),
         })),
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
