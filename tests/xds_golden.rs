@@ -1,8 +1,9 @@
 //! Golden files of generation + v3 encoding, each also checked by `envoy --mode validate`.
 //!
 //! A scenario is a small mesh built from JSON specs. Its dataplane's configuration is generated
-//! (`ursa_actors::xds::generate`), encoded (`ursa_cp::xds::encode`), and every encoded type is
-//! wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
+//! (`ursa_actors::xds::generate`), encoded by the `Encoder` the ADS server uses (afresh, and
+//! re-encoded from each of several previous configurations, which must all agree), and every
+//! encoded type is wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
 //! by reflection (`prost-reflect`, with a descriptor pool that `protox` compiles from the
 //! `.proto` files shipped in the `envoy-types` crate) and rendered as Envoy YAML: proto field
 //! names, `Any` as `@type` + fields, fields at their default value omitted (as on the wire).
@@ -26,9 +27,11 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{json, Value as Json};
 use serde_yaml::{Mapping, Value as Yaml};
-use ursa_actors::xds::{generate, EndpointIndex, MeshView};
+use ursa_actors::xds::model::LoadAssignment;
+use ursa_actors::xds::{generate, EndpointIndex, MeshView, ProxyConfig};
 use ursa_actors::{Kind, Resource};
-use ursa_cp::xds::{encode, CLUSTER, ENDPOINT, LISTENER, ROUTE};
+use ursa_cp::xds::encode::Encoder;
+use ursa_cp::xds::{encode, Encoded, CLUSTER, ENDPOINT, LISTENER, ROUTE};
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -57,7 +60,10 @@ impl TestMesh {
         self.add(Kind::Dataplane, name, spec)
     }
 
-    /// Generates, encodes and renders the configuration of `dataplane`.
+    /// Generates, encodes and renders the configuration of `dataplane`, encoded as the ADS
+    /// server does: [`Encoder::encode`] when a stream starts, [`Encoder::reencode`] from the
+    /// previous configuration on every change. Every way of arriving at the configuration
+    /// must give the same responses.
     fn render(&self, dataplane: &str) -> String {
         let view = MeshView {
             mesh: &self.mesh,
@@ -69,7 +75,30 @@ impl TestMesh {
             &index,
             &self.resources[Kind::Dataplane.index()][dataplane],
         );
-        let responses: Vec<Yaml> = encode(&config)
+        let fresh = Encoder::new().encode(&config);
+        // One encoder shared by the streams of the mesh: the previous configuration's
+        // encoding is cached when the new one is encoded.
+        let encoder = Encoder::new();
+        for (what, previous) in previous_configs(&config) {
+            let before = encoder.encode(&previous);
+            let plain_before: Vec<Encoded> = before.iter().map(|e| (**e).clone()).collect();
+            assert_eq!(
+                plain_before,
+                encode(&previous),
+                "{dataplane}: before a change of {what}"
+            );
+            let after = encoder.reencode(Some((&previous, &before)), &config);
+            assert!(
+                after == fresh,
+                "{dataplane}: re-encoding after a change of {what} differs from encoding afresh"
+            );
+        }
+        let plain: Vec<Encoded> = fresh.iter().map(|e| (**e).clone()).collect();
+        assert!(
+            plain == encode(&config),
+            "{dataplane}: Encoder and encode() disagree"
+        );
+        let responses: Vec<Yaml> = plain
             .into_iter()
             .map(|encoded| {
                 to_yaml(&DiscoveryResponse {
@@ -82,6 +111,37 @@ impl TestMesh {
             .collect();
         serde_yaml::to_string(&responses).expect("yaml")
     }
+}
+
+/// Configurations a proxy may have held before `config`: the same one, and one differing in
+/// each type alone (so a re-encoding that reuses the wrong type's encoding shows).
+fn previous_configs(config: &ProxyConfig) -> Vec<(&'static str, ProxyConfig)> {
+    let mut out = vec![("nothing", config.clone())];
+    let mut c = config.clone();
+    c.clusters.clear();
+    out.push(("the clusters", c));
+    // Same cluster names, other endpoints: an EDS cache keyed by anything but the load
+    // assignments themselves would answer with the old endpoints.
+    let mut c = config.clone();
+    c.load_assignments = c
+        .load_assignments
+        .iter()
+        .map(|la| {
+            Arc::new(LoadAssignment {
+                cluster_name: la.cluster_name.clone(),
+                endpoints: Vec::new(),
+            })
+        })
+        .collect();
+    out.push(("the endpoints", c));
+    let mut c = config.clone();
+    c.listeners.clear();
+    out.push(("the listeners", c));
+    let mut c = config.clone();
+    c.route_configs.clear();
+    out.push(("the routes", c));
+    out.push(("everything", ProxyConfig::default()));
+    out
 }
 
 fn resource(kind: Kind, name: &str, spec: Json) -> Resource {
