@@ -62,6 +62,9 @@ pub struct Options {
     pub workers: usize,
     /// Whether the servers stop themselves on SIGINT/SIGTERM.
     pub handle_signals: bool,
+    /// This control-plane instance, in subscriptions, store notifications and its lease: a
+    /// new one per process (a restarted instance is a new instance).
+    pub instance_id: String,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
         Options {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             handle_signals: true,
+            instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 }
@@ -146,7 +150,7 @@ pub async fn start(config: Config, options: Options) -> Result<Running, StartErr
                     target: format!("{}:{}/{}", pg.host, pg.port, pg.db_name),
                     source,
                 })?;
-            Arc::new(store)
+            Arc::new(store.with_instance_id(&options.instance_id))
         }
     };
     start_with_store(config, options, store).await
@@ -188,10 +192,10 @@ pub async fn start_with_store(
         settings,
     )
     .await?;
-    let instance_id = uuid::Uuid::new_v4().to_string();
-
-    let (xds_shutdown, xds_thread) =
-        start_xds(xds_listener, Ads::new(registry.clone(), instance_id))?;
+    let (xds_shutdown, xds_thread) = start_xds(
+        xds_listener,
+        Ads::new(registry.clone(), options.instance_id.clone()),
+    )?;
 
     let bootstrap_state = web::Data::new(BootstrapState {
         registry: registry.clone(),

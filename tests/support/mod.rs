@@ -47,6 +47,7 @@ impl TestServer {
                 let options = Options {
                     workers: 1,
                     handle_signals: false,
+                    ..Options::default()
                 };
                 let started = match store {
                     Some(store) => app::start_with_store(config, options, store).await,

@@ -104,11 +104,10 @@ impl MeshActor {
         }
         let name = name.to_string();
         let unmark: Done = Box::new(move |act, ctx, result| {
-            // The store holds something else than this write assumed: read it back.
-            let refused = matches!(
-                result,
-                Err(StoreError::Conflict | StoreError::AlreadyExists | StoreError::NotFound)
-            );
+            // The store holds something else than this write assumed (a refusal), or its
+            // answer was lost (the connection broke during COMMIT: it may have applied, and
+            // this instance's own notification of it is not delivered to it): read it back.
+            let refused = result.is_err();
             let settled = act.unmark(kind, &name);
             let settled_insight = cascade && act.unmark(Kind::DataplaneInsight, &name);
             act.local_write_done(kind, &name);

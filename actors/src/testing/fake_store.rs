@@ -97,8 +97,9 @@ struct Script {
     calls: Vec<Call>,
     holds: Vec<Hold>,
     held: Vec<(Call, oneshot::Sender<()>)>,
-    /// Failures of whole commits, in order.
-    commit_failures: VecDeque<StoreError>,
+    /// Failures of whole commits, in order; `true`: after applying the changes (the answer
+    /// was lost, as when the connection breaks during COMMIT).
+    commit_failures: VecDeque<(StoreError, bool)>,
     /// Failures of one change of a key, the next time it is committed.
     change_failures: Vec<((Kind, String, String), StoreError)>,
     feed: Option<mpsc::Sender<StoreEvent>>,
@@ -212,7 +213,13 @@ impl FakeStore {
 
     /// The next commit fails as a whole with `error` and applies nothing.
     pub fn fail_next_commit(&self, error: StoreError) {
-        self.script().commit_failures.push_back(error);
+        self.script().commit_failures.push_back((error, false));
+    }
+
+    /// The next commit applies its changes, then answers `error` (the connection broke
+    /// during COMMIT: the writer cannot know that it applied).
+    pub fn lose_next_commit_answer(&self, error: StoreError) {
+        self.script().commit_failures.push_back((error, true));
     }
 
     /// The next change of (kind, mesh, name) fails alone with `error`; the rest of its batch
@@ -407,10 +414,17 @@ impl Store for FakeStore {
             if let Some(gate) = gate {
                 let _ = gate.await;
             }
-            if let Some(e) = store.script().commit_failures.pop_front() {
-                return Err(e);
+            let failure = store.script().commit_failures.pop_front();
+            match failure {
+                Some((e, false)) => Err(e),
+                Some((e, true)) => {
+                    for c in changes {
+                        let _ = store.apply(c);
+                    }
+                    Err(e)
+                }
+                None => Ok(changes.into_iter().map(|c| store.apply(c)).collect()),
             }
-            Ok(changes.into_iter().map(|c| store.apply(c)).collect())
         })
     }
 

@@ -115,3 +115,21 @@ async fn a_refused_change_fails_alone_and_is_read_back() {
         ]
     );
 }
+
+/// A commit whose answer was lost (the connection broke during COMMIT) may have applied:
+/// the actor reads the keys back instead of keeping its old state.
+#[actix::test]
+async fn a_commit_whose_answer_was_lost_is_read_back() {
+    let store = FakeStore::new();
+    let addr = start(&store);
+    store.lose_next_commit_answer(StoreError::Unavailable("connection reset".into()));
+    let e = put(&addr, "a", 1).await.expect_err("the answer was lost");
+    assert!(
+        matches!(e.error, Error::Store(StoreError::Unavailable(_))),
+        "{e:?}"
+    );
+    // The store has it; so does the actor once it read it back.
+    assert!(store.stored(Kind::Dataplane, "m", "a").is_some());
+    let a = eventually("a read back", async || get(&addr, "a").await.ok()).await;
+    assert_eq!(port_of(&a), 1);
+}
