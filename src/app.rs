@@ -127,13 +127,15 @@ fn bind(
     port: u16,
     key: &'static str,
 ) -> Result<(TcpListener, SocketAddr), StartError> {
-    let addr = format!("{interface}:{port}");
     let bind_err = |source| StartError::Bind {
-        addr: addr.clone(),
+        addr: match interface {
+            "" => format!("every interface, port {port}"),
+            i => format!("{i} port {port}"),
+        },
         key,
         source,
     };
-    let listener = TcpListener::bind(addr.as_str()).map_err(bind_err)?;
+    let listener = crate::listener::listen(interface, port).map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     Ok((listener, local))
 }
@@ -162,7 +164,8 @@ pub async fn start_with_store(
     options: Options,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
-    // Every server binds the API interface (`apiServer.interface`).
+    // Every server binds the API interface (`apiServer.interface`): empty, every interface of
+    // both families.
     let interface = config.api_server.interface.clone();
     let (api_listener, api_addr) = bind(&interface, config.api_server.port, "apiServer.port")?;
     let (bootstrap_listener, bootstrap_addr) = bind(

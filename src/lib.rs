@@ -5,4 +5,5 @@ pub mod api;
 pub mod app;
 pub mod bootstrap;
 pub mod dp;
+pub mod listener;
 pub mod xds;

@@ -114,6 +114,8 @@ fn test_config(env: &[(&str, &str)]) -> Config {
         ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
         ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
     ];
+    // The test's own values replace these.
+    vars.retain(|(k, _)| !env.iter().any(|(name, _)| name == k));
     vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::load(None, vars).expect("test config")
 }
