@@ -2,6 +2,9 @@
 //! HTTP/1.1 client that can send anything (odd methods, invalid UTF-8, no Content-Type).
 #![allow(dead_code)]
 
+pub mod cp;
+pub mod envoy;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
