@@ -23,6 +23,10 @@ use crate::diagnostics::{self, Metrics};
 use crate::http::server::{serve, ServeOptions};
 use crate::xds::ads::Ads;
 
+/// The Kuma version whose API Ursa serves, shown as `version` by `GET /` (D20): Kuma's GUI
+/// builds its documentation links from it. Ursa's own version is `ursaVersion`.
+pub const KUMA_VERSION: &str = "0.5.0";
+
 /// Why the control plane could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -59,6 +63,9 @@ pub struct Options {
     pub workers: usize,
     /// Whether the servers stop themselves on SIGINT/SIGTERM.
     pub handle_signals: bool,
+    /// This control-plane instance, in subscriptions, store notifications and its lease: a
+    /// new one per process (a restarted instance is a new instance).
+    pub instance_id: String,
 }
 
 impl Default for Options {
@@ -66,6 +73,7 @@ impl Default for Options {
         Options {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             handle_signals: true,
+            instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 }
@@ -136,19 +144,21 @@ fn bind(
     port: u16,
     key: &'static str,
 ) -> Result<(TcpListener, SocketAddr), StartError> {
-    let addr = format!("{interface}:{port}");
     let bind_err = |source| StartError::Bind {
-        addr: addr.clone(),
+        addr: match interface {
+            "" => format!("every interface, port {port}"),
+            i => format!("{i} port {port}"),
+        },
         key,
         source,
     };
-    let listener = TcpListener::bind(addr.as_str()).map_err(bind_err)?;
+    let listener = crate::listener::listen(interface, port).map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     Ok((listener, local))
 }
 
 /// Starts everything; must run inside an actix system.
-pub async fn start(mut config: Config, options: Options) -> Result<Running, StartError> {
+pub async fn start(config: Config, options: Options) -> Result<Running, StartError> {
     let store: Arc<dyn Store> = match config.store.kind {
         StoreType::Memory => Arc::new(MemoryStore::new()),
         StoreType::Postgres => {
@@ -159,10 +169,20 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
                     target: format!("{}:{}/{}", pg.host, pg.port, pg.db_name),
                     source,
                 })?;
-            Arc::new(store)
+            Arc::new(store.with_instance_id(&options.instance_id))
         }
     };
-    // Every server binds the API interface (`apiServer.interface`).
+    start_with_store(config, options, store).await
+}
+
+/// [`start`] on a store built by the caller (`config.store` is then only shown, not used).
+pub async fn start_with_store(
+    mut config: Config,
+    options: Options,
+    store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
+    // Every server binds the API interface (`apiServer.interface`): empty, every interface of
+    // both families.
     let interface = config.api_server.interface.clone();
     let (api_listener, api_addr) = bind(&interface, config.api_server.port, "apiServer.port")?;
     let (bootstrap_listener, bootstrap_addr) = bind(
@@ -203,12 +223,15 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         placement,
     )
     .await?;
-    let instance_id = uuid::Uuid::new_v4().to_string();
     let metrics = Arc::new(Metrics::new());
 
     let (xds_shutdown, xds_thread) = start_xds(
         xds_listener,
-        Ads::new(registry.clone(), instance_id, metrics.xds.clone()),
+        Ads::new(
+            registry.clone(),
+            options.instance_id.clone(),
+            metrics.xds.clone(),
+        ),
     )?;
 
     let limits = config.limits.http.clone();
@@ -263,8 +286,9 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         index: json_bytes(&json!({
             "hostname": hostname(),
             "tagline": "Kuma",
-            "version": env!("CARGO_PKG_VERSION"),
+            "version": KUMA_VERSION,
             "product": "Ursa",
+            "ursaVersion": env!("CARGO_PKG_VERSION"),
         })),
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),

@@ -6,4 +6,5 @@ pub mod app;
 pub mod bootstrap;
 pub mod diagnostics;
 pub mod http;
+pub mod listener;
 pub mod xds;

@@ -11,6 +11,9 @@ fn index_and_default_mesh() {
     let r = s.get("/");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["tagline"], "Kuma");
+    // D20: the Kuma version whose API is served (the GUI's documentation links), and Ursa's own.
+    assert_eq!(r.json()["version"], "0.5.0");
+    assert_eq!(r.json()["ursaVersion"], env!("CARGO_PKG_VERSION"));
     let r = s.get("/meshes/default");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["name"], "default");

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use support::TestServer;
 
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
 fn envoy_available() {
     let ok = Command::new("envoy")
@@ -398,50 +399,102 @@ fn bootstrap_server_answers_v3_bootstrap_or_kuma_errors() {
     );
 }
 
+/// X4: a rejected configuration is counted and never sent again, even when the NACK names
+/// other resources than the request it answers (Envoy asks for the clusters it watches now,
+/// which may have changed meanwhile): only a new version of the configuration is sent.
 #[test]
 fn a_nack_is_counted_and_not_resent() {
     let server = TestServer::start(&[]);
-    server.put_json("/meshes/default/dataplanes/nacker", &json!({"type": "Dataplane", "mesh": "default", "name": "nacker",
-        "networking": {"address": "127.0.0.1", "inbound": [{"port": 1234, "tags": {"service": "svc"}}]}}));
+    // The inbound port is svc's endpoint: changing it changes the endpoints (EDS).
+    let dataplane = |port: u32| {
+        format!(
+            r#"{{"type":"Dataplane","mesh":"default","name":"nacker","networking":{{"address":"127.0.0.1",
+            "inbound":[{{"port":{port},"servicePort":4321,"tags":{{"service":"svc"}}}}],
+            "outbound":[{{"port":20001,"service":"svc"}}]}}}}"#
+        )
+    };
+    let put = |body: String| {
+        support::raw(
+            server.addr,
+            "PUT",
+            "/meshes/default/dataplanes/nacker",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(put(dataplane(1234)).status, 201);
     let xds = server.addresses.xds;
+    let addr = server.addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}")).await.unwrap();
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+            .await
+            .unwrap();
         let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let node = Node { id: "default.nacker".into(), ..Default::default() };
-        tx.send(DiscoveryRequest { node: Some(node.clone()), type_url: CLUSTER.into(), ..Default::default() }).await.unwrap();
+        let node = Node {
+            id: "default.nacker".into(),
+            ..Default::default()
+        };
+        tx.send(DiscoveryRequest {
+            node: Some(node.clone()),
+            type_url: ENDPOINT.into(),
+            resource_names: vec!["svc".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let mut responses = client
             .stream_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
             .unwrap()
             .into_inner();
         let first = responses.message().await.unwrap().unwrap();
-        assert_eq!(first.type_url, CLUSTER);
-        assert_eq!(first.resources.len(), 1, "one local cluster");
-        // Reject it, as Envoy does, keeping the previous (empty) version.
+        assert_eq!(first.type_url, ENDPOINT);
+        assert_eq!(first.resources.len(), 1, "svc's endpoints");
+        // Reject it, as Envoy does, keeping the previous (empty) version, while now watching
+        // one more cluster.
         tx.send(DiscoveryRequest {
             node: Some(node.clone()),
-            type_url: CLUSTER.into(),
+            type_url: ENDPOINT.into(),
             response_nonce: first.nonce.clone(),
-            error_detail: Some(RpcStatus { code: 3, message: "deliberately rejected".into(), details: vec![] }),
+            resource_names: vec!["svc".into(), "svc-2".into()],
+            error_detail: Some(RpcStatus {
+                code: 3,
+                message: "deliberately rejected".into(),
+                details: vec![],
+            }),
             ..Default::default()
         })
         .await
         .unwrap();
         // Not resent: nothing arrives while the mesh is unchanged.
         let again = tokio::time::timeout(Duration::from_millis(700), responses.message()).await;
-        assert!(again.is_err(), "a NACKed config must not be resent: {again:?}");
+        assert!(
+            again.is_err(),
+            "a NACKed config must not be resent: {again:?}"
+        );
         // The next change brings a new version.
-        let r = tokio::task::spawn_blocking({
-            let addr = server.addr;
-            move || support::raw(addr, "PUT", "/meshes/default/dataplanes/nacker", &[("content-type", "application/json")],
-                br#"{"type":"Dataplane","mesh":"default","name":"nacker","networking":{"address":"127.0.0.1","inbound":[{"port":1234,"servicePort":4321,"tags":{"service":"svc"}}]}}"#)
-        }).await.unwrap();
+        let r = tokio::task::spawn_blocking(move || {
+            support::raw(
+                addr,
+                "PUT",
+                "/meshes/default/dataplanes/nacker",
+                &[("content-type", "application/json")],
+                dataplane(4322).as_bytes(),
+            )
+        })
+        .await
+        .unwrap();
         assert_eq!(r.status, 200);
-        let next = tokio::time::timeout(Duration::from_secs(5), responses.message()).await.unwrap().unwrap().unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), responses.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.type_url, ENDPOINT);
         assert_ne!(next.version_info, first.version_info);
         assert_ne!(next.nonce, first.nonce);
     });
@@ -451,16 +504,16 @@ fn a_nack_is_counted_and_not_resent() {
         Duration::from_secs(5),
         || {
             let sub = insight(&server, "nacker")["subscriptions"][0].clone();
-            (counter(&sub, "cds", "responsesSent") == 2).then_some(sub)
+            (counter(&sub, "eds", "responsesSent") == 2).then_some(sub)
         },
     );
-    assert_eq!(counter(&sub, "cds", "responsesRejected"), 1, "{sub}");
+    assert_eq!(counter(&sub, "eds", "responsesRejected"), 1, "{sub}");
     assert_eq!(counter(&sub, "total", "responsesRejected"), 1, "{sub}");
-    assert_eq!(counter(&sub, "cds", "responsesSent"), 2, "{sub}");
+    assert_eq!(counter(&sub, "eds", "responsesSent"), 2, "{sub}");
     // Nothing more arrives later: exactly one rejection, two responses.
     std::thread::sleep(Duration::from_millis(400));
     let sub = insight(&server, "nacker")["subscriptions"][0].clone();
-    assert_eq!(counter(&sub, "cds", "responsesSent"), 2, "{sub}");
+    assert_eq!(counter(&sub, "eds", "responsesSent"), 2, "{sub}");
     assert_eq!(counter(&sub, "total", "responsesRejected"), 1, "{sub}");
 }
 

@@ -1,8 +1,9 @@
 //! Golden files of generation + v3 encoding, each also checked by `envoy --mode validate`.
 //!
 //! A scenario is a small mesh built from JSON specs. Its dataplane's configuration is generated
-//! (`ursa_actors::xds::generate`), encoded (`ursa_cp::xds::encode`), and every encoded type is
-//! wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
+//! (`ursa_actors::xds::generate`), encoded by the `Encoder` the ADS server uses (afresh, and
+//! re-encoded from each of several previous configurations, which must all agree), and every
+//! encoded type is wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
 //! by reflection (`prost-reflect`, with a descriptor pool that `protox` compiles from the
 //! `.proto` files shipped in the `envoy-types` crate) and rendered as Envoy YAML: proto field
 //! names, `Any` as `@type` + fields, fields at their default value omitted (as on the wire).
@@ -26,10 +27,11 @@ use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{json, Value as Json};
 use serde_yaml::{Mapping, Value as Yaml};
 use ursa_actors::state::MeshState;
+use ursa_actors::xds::model::LoadAssignment;
 use ursa_actors::xds::{generate, EndpointIndex, ProxyConfig};
 use ursa_actors::{Kind, Resource};
 use ursa_cp::xds::encode::Encoder;
-use ursa_cp::xds::TypeUrl;
+use ursa_cp::xds::{encode, PerType, TypeUrl};
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -55,9 +57,10 @@ impl TestMesh {
         self.add(Kind::Dataplane, name, spec)
     }
 
-    /// Generates, encodes and renders the configuration of `dataplane`, through the path a
-    /// stream takes after a change: the shared encoder re-encoding from the previous (here
-    /// empty) configuration.
+    /// Generates, encodes and renders the configuration of `dataplane`, encoded as the ADS
+    /// server does: [`Encoder::encode`] when a stream starts, [`Encoder::reencode`] from the
+    /// previous configuration on every change. Every way of arriving at the configuration
+    /// must give the same responses.
     fn render(&self, dataplane: &str) -> String {
         let index = EndpointIndex::build(&self.state);
         let dp = self
@@ -65,11 +68,30 @@ impl TestMesh {
             .get(Kind::Dataplane, dataplane)
             .expect("a dataplane");
         let config = generate(&self.state, &index, dp).config;
+        let fresh = Encoder::new().encode(&config);
+        // One encoder shared by the streams of the mesh: the previous configuration's
+        // encoding is cached when the new one is encoded.
         let encoder = Encoder::new();
-        let empty = ProxyConfig::default();
-        let before = encoder.encode(&empty);
-        let encoded = encoder.reencode(Some((&empty, &before)), &config);
-        let responses: Vec<Yaml> = encoded
+        for (what, previous) in previous_configs(&config) {
+            let before = encoder.encode(&previous);
+            let plain_before = PerType::from_fn(|t| (*before[t]).clone());
+            assert_eq!(
+                plain_before,
+                encode(&previous),
+                "{dataplane}: before a change of {what}"
+            );
+            let after = encoder.reencode(Some((&previous, &before)), &config);
+            assert!(
+                after == fresh,
+                "{dataplane}: re-encoding after a change of {what} differs from encoding afresh"
+            );
+        }
+        let plain = PerType::from_fn(|t| (*fresh[t]).clone());
+        assert!(
+            plain == encode(&config),
+            "{dataplane}: Encoder and encode() disagree"
+        );
+        let responses: Vec<Yaml> = plain
             .iter()
             .map(|(_, encoded)| {
                 to_yaml(&DiscoveryResponse {
@@ -82,6 +104,37 @@ impl TestMesh {
             .collect();
         serde_yaml::to_string(&responses).expect("yaml")
     }
+}
+
+/// Configurations a proxy may have held before `config`: the same one, and one differing in
+/// each type alone (so a re-encoding that reuses the wrong type's encoding shows).
+fn previous_configs(config: &ProxyConfig) -> Vec<(&'static str, ProxyConfig)> {
+    let mut out = vec![("nothing", config.clone())];
+    let mut c = config.clone();
+    c.clusters.clear();
+    out.push(("the clusters", c));
+    // Same cluster names, other endpoints: an EDS cache keyed by anything but the load
+    // assignments themselves would answer with the old endpoints.
+    let mut c = config.clone();
+    c.load_assignments = c
+        .load_assignments
+        .iter()
+        .map(|la| {
+            Arc::new(LoadAssignment {
+                cluster_name: la.cluster_name.clone(),
+                endpoints: Vec::new(),
+            })
+        })
+        .collect();
+    out.push(("the endpoints", c));
+    let mut c = config.clone();
+    c.listeners.clear();
+    out.push(("the listeners", c));
+    let mut c = config.clone();
+    c.route_configs.clear();
+    out.push(("the routes", c));
+    out.push(("everything", ProxyConfig::default()));
+    out
 }
 
 fn resource(kind: Kind, name: &str, spec: Json) -> Resource {

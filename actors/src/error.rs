@@ -5,7 +5,7 @@ use crate::store::StoreError;
 use crate::validation::Violations;
 
 /// What went wrong, independent of the transport.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The resource (or its mesh) does not exist.
     #[error("not found")]
@@ -22,12 +22,25 @@ pub enum Error {
     /// Someone else changed the resource between read and write.
     #[error("resource was changed concurrently")]
     Conflict,
-    /// The store failed.
+    /// The store failed: unreachable, or broken (its refusals are `NotFound` and `Conflict`).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The mesh actor is gone (shutting down or deleted).
     #[error("mesh actor unavailable")]
     ActorGone,
+}
+
+/// The one conversion of a store's outcome into the domain's, whichever path (`?`, `into()`,
+/// [`OpError::create`]) it takes: a refusal of the store is what the caller asked for being
+/// wrong (a key taken or changed meanwhile, a resource gone), not a failure of the store.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            StoreError::Conflict | StoreError::AlreadyExists => Error::Conflict,
+            e @ (StoreError::Unavailable(_) | StoreError::Internal(_)) => Error::Store(e),
+        }
+    }
 }
 
 /// The write a PUT turned into.
@@ -40,7 +53,7 @@ pub enum Op {
 }
 
 /// An error of a PUT, with whether it failed while creating or updating.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 #[error("could not {op:?} a resource: {error}")]
 pub struct OpError {
     /// Create or update.

@@ -14,6 +14,8 @@ pub mod resource;
 pub mod state;
 pub mod store;
 pub mod supervisor;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod validation;
 pub mod xds;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::error::{Error, Op, OpError};
+use crate::kinds::ca::CaFiles;
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
 use crate::kinds::{Kind, Spec};
 use crate::mesh_actor::{
@@ -76,6 +77,8 @@ struct Spawner {
     store: Arc<dyn Store>,
     settings: MeshSettings,
     placement: Placement,
+    /// Where mesh actors report that their mesh is gone.
+    gone: Recipient<MeshGone>,
 }
 
 impl Spawner {
@@ -83,7 +86,7 @@ impl Spawner {
     fn spawn(&self, mesh: Arc<Resource>, resources: Vec<Arc<Resource>>) -> Addr<MeshActor> {
         let name = mesh.meta.name.clone();
         let actor = MeshActor::new(mesh, resources, self.store.clone(), self.settings)
-            .published_in(self.registry.clone());
+            .supervised_by(self.gone.clone());
         let reads = actor.reads();
         let addr = self.placement.start(actor);
         self.registry.insert(name, addr.clone(), reads);
@@ -124,11 +127,15 @@ impl Supervisor {
         settings: MeshSettings,
         placement: Placement,
     ) -> Result<Addr<Supervisor>, BootError> {
+        // The supervisor's address first: every mesh actor reports to it.
+        let ctx = Context::<Supervisor>::new();
+        let gone = ctx.address().recipient::<MeshGone>();
         let spawner = Spawner {
             registry: registry.clone(),
             store: store.clone(),
             settings,
             placement,
+            gone: gone.clone(),
         };
         let all = store.load_all().await.map_err(BootError::Load)?;
         let mut meshes: Vec<Arc<Resource>> = Vec::new();
@@ -150,7 +157,8 @@ impl Supervisor {
         if let Some(yaml) = default_mesh_yaml {
             if registry.get("default").is_none() {
                 let mut spec = default_mesh_spec(yaml).map_err(BootError::DefaultMesh)?;
-                mesh_kind::prepare(&mut spec, "default", None).map_err(|v| {
+                let files = CaFiles::read(spec.mtls.as_ref()).await;
+                mesh_kind::prepare(&mut spec, "default", None, &files).map_err(|v| {
                     BootError::DefaultMesh(
                         v.causes
                             .iter()
@@ -179,14 +187,13 @@ impl Supervisor {
                 tracing::info!("created the default mesh");
             }
         }
-        Ok(Supervisor {
+        Ok(ctx.run(Supervisor {
             registry,
             store,
             spawner,
             mesh_ops: 0,
             deleting: Default::default(),
-        }
-        .start())
+        }))
     }
 }
 
@@ -216,6 +223,28 @@ fn describe(v: &Violations) -> String {
         .join("; ")
 }
 
+/// A mesh actor found its mesh gone from the store (deleted through another instance) and
+/// stopped: unpublish it, unless a newer actor serves the mesh already.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MeshGone {
+    /// The mesh's name.
+    pub name: String,
+    /// The actor that stopped.
+    pub actor: Addr<MeshActor>,
+}
+
+impl Handler<MeshGone> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MeshGone, _: &mut Self::Context) {
+        self.registry.remove_if(&msg.name, &msg.actor);
+        // Like a local delete: a read of the meshes issued before may still show this one.
+        self.mesh_ops += 1;
+        tracing::info!(mesh = %msg.name, "mesh deleted through another instance");
+    }
+}
+
 /// Create a mesh, or update it if it exists.
 #[derive(Message)]
 #[rtype(result = "Result<Op, OpError>")]
@@ -224,6 +253,8 @@ pub struct PutMesh {
     pub name: String,
     /// The decoded spec.
     pub spec: MeshSpec,
+    /// The files its CA backends name, read by the sender ([`CaFiles::read`]).
+    pub files: CaFiles,
 }
 
 impl Handler<PutMesh> for Supervisor {
@@ -233,7 +264,10 @@ impl Handler<PutMesh> for Supervisor {
 
     fn handle(&mut self, msg: PutMesh, _: &mut Self::Context) -> Self::Result {
         if let Some(addr) = self.registry.get(&msg.name) {
-            let update = addr.send(UpdateMesh { spec: msg.spec });
+            let update = addr.send(UpdateMesh {
+                spec: msg.spec,
+                files: msg.files,
+            });
             return AtomicResponse::new(Box::pin(
                 async move {
                     update
@@ -244,7 +278,7 @@ impl Handler<PutMesh> for Supervisor {
             ));
         }
         let mut spec = msg.spec;
-        if let Err(v) = mesh_kind::prepare(&mut spec, &msg.name, None) {
+        if let Err(v) = mesh_kind::prepare(&mut spec, &msg.name, None, &msg.files) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(OpError::create(
                 Error::Invalid(v),
             )))));
@@ -264,7 +298,7 @@ impl Handler<PutMesh> for Supervisor {
                     act.read_mesh(ctx, msg.name.clone());
                     OpError::create(Error::Conflict)
                 }
-                e => OpError::create(Error::Store(e)),
+                e => OpError::create(e),
             })?;
             act.spawner.spawn(mesh, Vec::new());
             Ok(Op::Create)
@@ -386,3 +420,6 @@ impl Supervisor {
         tracing::info!(mesh = %name, "mesh created through another instance");
     }
 }
+
+#[cfg(test)]
+mod tests;

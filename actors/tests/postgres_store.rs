@@ -91,10 +91,73 @@ async fn another_instance_changes_arrive_as_events() {
     );
     quiet(&mut events).await;
 
-    // This instance's own changes arrive too; a mesh delete is one event for everything.
+    // An instance is not told of its own writes (it applied them), only of the others';
+    // a mesh delete is one event for everything.
+    let mut b_events = b.subscribe().expect("feed");
+    assert_eq!(recv(&mut b_events).await, StoreEvent::Resync);
     a.delete(Kind::Mesh, "m", "m").await.expect("delete mesh");
-    assert_eq!(recv(&mut events).await, changed(Kind::Mesh, "m", "m"));
+    a.create(mesh("n")).await.expect("create mesh");
+    assert_eq!(recv(&mut b_events).await, changed(Kind::Mesh, "m", "m"));
+    assert_eq!(recv(&mut b_events).await, changed(Kind::Mesh, "n", "n"));
     quiet(&mut events).await;
+    quiet(&mut b_events).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_name_the_writing_instance() {
+    let db = TestDb::create().await;
+    let a = db.store().await.with_instance_id("instance-a");
+    let b = db.store().await.with_instance_id("instance-b");
+    assert_eq!(a.instance_id(), "instance-a");
+    // A plain session listening on the channel, to read the payloads themselves.
+    let (client, mut connection) = {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&db.server.host)
+            .port(db.server.port)
+            .user(&db.server.user)
+            .password(&db.server.password)
+            .dbname(&db.name);
+        config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect")
+    };
+    let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(m)) = futures_util::StreamExt::next(&mut messages).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                let _ = tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN ursa_changes")
+        .await
+        .expect("listen");
+    a.create(mesh("m")).await.expect("create");
+    b.create(resource(Kind::Dataplane, "m", "dp"))
+        .await
+        .expect("create");
+    let mut payloads = Vec::new();
+    for _ in 0..2 {
+        let p = tokio::time::timeout(WAIT, notes.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        payloads.push(serde_json::from_str::<serde_json::Value>(&p).expect("JSON payload"));
+    }
+    assert_eq!(
+        payloads,
+        [
+            serde_json::json!({"kind": "Mesh", "mesh": "m", "name": "m", "instance": "instance-a"}),
+            serde_json::json!({"kind": "Dataplane", "mesh": "m", "name": "dp", "instance": "instance-b"}),
+        ]
+    );
+    drop(client);
+    driver.abort();
     db.drop_db().await;
 }
 
@@ -166,8 +229,10 @@ async fn losing_the_listen_connection_means_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_gets_a_resync_instead_of_lost_events() {
     let db = TestDb::create().await;
+    let subscriber = db.store().await;
+    // Another instance writes: the subscriber is not told of its own writes.
     let store = db.store().await;
-    let mut events = store.subscribe().expect("feed");
+    let mut events = subscriber.subscribe().expect("feed");
     assert_eq!(recv(&mut events).await, StoreEvent::Resync);
     // More changes than the feed buffers (1024), while the subscriber reads nothing.
     let changes = (0..1500)
@@ -293,7 +358,8 @@ async fn a_stopped_server_is_unavailable_and_recovery_is_automatic() {
         "the failed writes applied nothing"
     );
     assert_eq!(recv(&mut events).await, StoreEvent::Resync);
-    store.create(mesh("p")).await.expect("create");
+    // Another instance's change is announced again.
+    db.store().await.create(mesh("p")).await.expect("create");
     assert_eq!(recv(&mut events).await, changed(Kind::Mesh, "p", "p"));
     drop(events);
     proxy.stop().await;

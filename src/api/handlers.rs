@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
+use ursa_actors::kinds::ca::CaFiles;
 use ursa_actors::kinds::Kind;
 use ursa_actors::mesh_actor::{DeleteResource, PutResource};
 use ursa_actors::overview::OverviewFilter;
@@ -110,11 +111,14 @@ pub async fn put_mesh(state: &ApiState, name: &str, body: &[u8]) -> Result<HttpR
             ))
         }
     };
+    // Off the actors' thread: a CA file that is slow to read holds up this request only.
+    let files = CaFiles::read(spec.mtls.as_ref()).await;
     let reply = state
         .supervisor
         .send(PutMesh {
             name: name.to_string(),
             spec,
+            files,
         })
         .await
         .map_err(|_| ApiError::domain(Title::Create, Error::ActorGone))?;

@@ -2,13 +2,18 @@
 //! HTTP/1.1 client that can send anything (odd methods, invalid UTF-8, no Content-Type).
 #![allow(dead_code)]
 
+pub mod cp;
+pub mod envoy;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use ursa_actors::config::Config;
+use ursa_actors::store::Store;
 use ursa_cp::app::{self, Options};
 
 pub mod process;
@@ -44,20 +49,20 @@ pub struct TestServer {
 impl TestServer {
     /// Starts with default config plus `KUMA_*` overrides, on 127.0.0.1 and a free port.
     pub fn start(env: &[(&str, &str)]) -> TestServer {
-        let mut vars: Vec<(String, String)> = vec![
-            ("KUMA_API_SERVER_INTERFACE".into(), "127.0.0.1".into()),
-            ("KUMA_API_SERVER_PORT".into(), "0".into()),
-            ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
-            ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
-            ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::load(None, vars).expect("test config");
-        TestServer::start_with(config)
+        TestServer::launch(test_config(env), None)
     }
 
     /// Starts with a full config.
     pub fn start_with(config: Config) -> TestServer {
+        TestServer::launch(config, None)
+    }
+
+    /// Starts like [`TestServer::start`], on `store` instead of the configured one.
+    pub fn start_on(store: Arc<dyn Store>, env: &[(&str, &str)]) -> TestServer {
+        TestServer::launch(test_config(env), Some(store))
+    }
+
+    fn launch(config: Config, store: Option<Arc<dyn Store>>) -> TestServer {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
@@ -65,8 +70,13 @@ impl TestServer {
                 let options = Options {
                     workers: 1,
                     handle_signals: false,
+                    ..Options::default()
                 };
-                match app::start(config, options).await {
+                let started = match store {
+                    Some(store) => app::start_with_store(config, options, store).await,
+                    None => app::start(config, options).await,
+                };
+                match started {
                     Ok(running) => {
                         tx.send(Ok((running.addresses, running.handle()))).ok();
                         running.wait().await.ok();
@@ -117,6 +127,21 @@ impl TestServer {
     pub fn delete(&self, path: &str) -> Response {
         self.req("DELETE", path).send()
     }
+}
+
+/// The default config plus `KUMA_*` overrides, on 127.0.0.1 and free ports.
+fn test_config(env: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        ("KUMA_API_SERVER_INTERFACE".into(), "127.0.0.1".into()),
+        ("KUMA_API_SERVER_PORT".into(), "0".into()),
+        ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
+        ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
+        ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
+    ];
+    // The test's own values replace these.
+    vars.retain(|(k, _)| !env.iter().any(|(name, _)| name == k));
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::load(None, vars).expect("test config")
 }
 
 impl Drop for TestServer {

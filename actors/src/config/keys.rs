@@ -357,7 +357,7 @@ pub static KEYS: &[Key] = &[
     key!("store.postgres.tls.keyPath", "KUMA_STORE_POSTGRES_TLS_KEY_PATH", store.postgres.tls.key_path, "Path to the client key."),
     key!("store.postgres.tls.caPath", "KUMA_STORE_POSTGRES_TLS_CA_PATH", store.postgres.tls.ca_path, "Path to the CA certificate."),
     key!("apiServer.interface", "KUMA_API_SERVER_INTERFACE", api_server.interface,
-        "Address every server binds to; Kuma always binds every interface.", ursa),
+        "Address every server listens on. Empty means every interface of both families, IPv6 and IPv4, as Kuma does (IPv4 alone on a host without IPv6, said once in the log); an IP address means exactly that one (`::` is IPv6 only).", ursa),
     key!("apiServer.port", "KUMA_API_SERVER_PORT", api_server.port, "Port of the HTTP API."),
     key!("apiServer.readOnly", "KUMA_API_SERVER_READ_ONLY", api_server.read_only,
         "When true, every write (PUT, DELETE) is refused."),

@@ -64,12 +64,37 @@ pub enum ConfigError {
     /// The environment variables could not be collected.
     #[error("could not read the KUMA_* environment variables: {0}")]
     ReadEnv(#[source] envy::Error),
+    /// A value that has the right type but cannot be used.
+    #[error("invalid {key} ({variable}): {reason}")]
+    InvalidValue {
+        /// The key, e.g. `apiServer.interface`.
+        key: &'static str,
+        /// Its environment variable.
+        variable: &'static str,
+        /// What is wrong, naming the value.
+        reason: String,
+    },
     /// `environment` is something other than `universal`.
     #[error(
         "unsupported environment {0:?} (environment / KUMA_ENVIRONMENT): Ursa runs in Universal \
          mode only, so the only accepted value is \"universal\""
     )]
     UnsupportedEnvironment(String),
+}
+
+/// The address `apiServer.interface` names: `None` for every interface (empty), else an IP
+/// address, IPv6 with or without brackets.
+pub fn interface_address(interface: &str) -> Result<Option<std::net::IpAddr>, String> {
+    if interface.is_empty() {
+        return Ok(None);
+    }
+    let bare = interface
+        .strip_prefix('[')
+        .and_then(|i| i.strip_suffix(']'))
+        .unwrap_or(interface);
+    bare.parse().map(Some).map_err(|_| {
+        format!("{interface:?} is not an IP address (empty means every interface, IPv6 and IPv4)")
+    })
 }
 
 /// The whole configuration tree (Kuma's `kuma-cp` config, the sections Ursa implements).
@@ -256,7 +281,8 @@ pub struct PostgresTlsConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ApiServerConfig {
-    /// Address the API binds to (Ursa extension; Kuma always binds all interfaces).
+    /// Address the servers listen on (Ursa extension): empty for every interface of both
+    /// families (Kuma's `:port`), else exactly that IP address.
     pub interface: String,
     /// Port of the API.
     #[serde(deserialize_with = "de_port")]
@@ -272,7 +298,7 @@ pub struct ApiServerConfig {
 impl Default for ApiServerConfig {
     fn default() -> ApiServerConfig {
         ApiServerConfig {
-            interface: "0.0.0.0".to_owned(),
+            interface: String::new(),
             port: 5681,
             read_only: false,
             cors_allowed_domains: LOOPBACK_ORIGINS.iter().map(|o| (*o).to_owned()).collect(),
@@ -638,13 +664,21 @@ impl Config {
         })
     }
 
-    /// Checks what the types alone cannot: Ursa runs in Universal mode only.
+    /// Checks what the types alone cannot: Ursa runs in Universal mode only; the servers'
+    /// interface is empty or an IP address.
     fn validate(&self) -> Result<(), ConfigError> {
         if self.environment != UNIVERSAL {
             return Err(ConfigError::UnsupportedEnvironment(
                 self.environment.clone(),
             ));
         }
+        interface_address(&self.api_server.interface).map_err(|reason| {
+            ConfigError::InvalidValue {
+                key: "apiServer.interface",
+                variable: "KUMA_API_SERVER_INTERFACE",
+                reason,
+            }
+        })?;
         Ok(())
     }
 
@@ -762,7 +796,8 @@ mod tests {
         );
         assert_eq!(pg.tls, PostgresTlsConfig::default());
         assert_eq!(pg.tls.mode, TlsMode::Disable);
-        assert_eq!(c.api_server.interface, "0.0.0.0");
+        // Ursa's extension: empty is every interface of both families, as Kuma listens.
+        assert_eq!(c.api_server.interface, "");
         assert_eq!(c.api_server.port, 5681);
         assert!(!c.api_server.read_only);
         assert_eq!(c.api_server.cors_allowed_domains, LOOPBACK_ORIGINS.to_vec());
@@ -1001,6 +1036,38 @@ mod tests {
     }
 
     #[test]
+    fn the_interface_is_empty_or_an_ip_address() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        assert_eq!(interface_address(""), Ok(None));
+        assert_eq!(
+            interface_address("127.0.0.1"),
+            Ok(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        );
+        for v6 in ["::1", "[::1]"] {
+            assert_eq!(
+                interface_address(v6),
+                Ok(Some(IpAddr::V6(Ipv6Addr::LOCALHOST)))
+            );
+        }
+        for good in ["", "127.0.0.1", "0.0.0.0", "::", "::1", "[::1]", "fd00::2"] {
+            let c = Config::load(None, vars(&[("KUMA_API_SERVER_INTERFACE", good)]));
+            assert_eq!(c.expect(good).api_server.interface, good);
+        }
+        for bad in ["localhost", "0.0.0.0:5681", "*"] {
+            let err = Config::load(None, vars(&[("KUMA_API_SERVER_INTERFACE", bad)]))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.starts_with("invalid apiServer.interface (KUMA_API_SERVER_INTERFACE): ")
+                    && err.contains(&format!("{bad:?} is not an IP address")),
+                "{err}"
+            );
+        }
+        let err = yaml("apiServer:\n  interface: example.com\n").expect("parses");
+        assert!(err.validate().is_err());
+    }
+
+    #[test]
     fn auto_configure_fills_derived_values() {
         let mut c = Config::default();
         c.auto_configure();
@@ -1063,7 +1130,7 @@ mod tests {
                     "catalog": {"bootstrap": {"url": "http://localhost:5682"},
                                 "monitoringAssignment": {"url": "grpc://localhost:5676"}},
                     "corsAllowedDomains": LOOPBACK_ORIGINS,
-                    "interface": "0.0.0.0",
+                    "interface": "",
                     "port": 5681,
                     "readOnly": false
                 },

@@ -4,6 +4,9 @@
 //! Every backend's configuration is checked for structure; the certificate and key of a
 //! `provided` backend are loaded and checked only for the enabled backend (D15).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use base64::Engine;
 use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
 use x509_parser::der_parser::der::parse_der;
@@ -24,8 +27,9 @@ pub const BUILTIN: &str = "builtin";
 pub const PROVIDED: &str = "provided";
 
 /// Checks every mtls backend in order with its plugin. An unknown type is reported and stops
-/// the checks (violations of earlier backends are kept), as in Kuma.
-pub fn validate_backends(mtls: &Mtls, mesh_name: &str) -> Violations {
+/// the checks (violations of earlier backends are kept), as in Kuma. `files` holds what the
+/// backends' `file` data sources named when they were read ([`CaFiles::read`]).
+pub fn validate_backends(mtls: &Mtls, mesh_name: &str, files: &CaFiles) -> Violations {
     let mut v = Violations::new();
     for (i, backend) in mtls.backends.iter().enumerate() {
         let path = Path::root("mtls").field("backends").index(i);
@@ -37,7 +41,7 @@ pub fn validate_backends(mtls: &Mtls, mesh_name: &str) -> Violations {
             },
             PROVIDED => {
                 let enabled = backend.name == mtls.enabled_backend;
-                check_provided(backend, enabled, mesh_name, &config, &mut v);
+                check_provided(backend, enabled, mesh_name, files, &config, &mut v);
             }
             _ => {
                 v.add(
@@ -202,8 +206,8 @@ impl DataSource {
         }
     }
 
-    /// Loads the data; the error is Kuma's `could not load data: …`.
-    fn load(&self, mesh_name: &str) -> Result<Vec<u8>, String> {
+    /// Loads the data (a file's from `files`); the error is Kuma's `could not load data: …`.
+    fn load(&self, mesh_name: &str, files: &CaFiles) -> Result<Vec<u8>, String> {
         match self {
             // Ursa has no secret store yet, so every secret is "not found".
             DataSource::Secret(name) => Err(format!(
@@ -211,15 +215,89 @@ impl DataSource {
                 go_quote(name),
                 go_quote(mesh_name)
             )),
-            // A small synchronous read, accepted here: it runs once per mesh PUT of an
-            // enabled `provided` backend, and the file is a PEM certificate or key.
-            DataSource::File(path) => std::fs::read(path)
-                .map_err(|e| format!("could not load data: open {path}: {}", go_io_error(&e))),
+            DataSource::File(path) => match files.0.get(path) {
+                Some(Ok(bytes)) => Ok(bytes.to_vec()),
+                Some(Err(e)) => Err(format!("could not load data: open {path}: {e}")),
+                None => Err(format!("could not load data: open {path}: not read")),
+            },
             DataSource::Inline(bytes) => Ok(bytes.clone()),
             DataSource::Unset | DataSource::Ambiguous => {
                 Err("could not load data: unsupported type of the DataSource".into())
             }
         }
+    }
+}
+
+/// The contents of the files that the enabled `provided` CA backend of a Mesh names, read
+/// before the Mesh reaches the actor that validates it: an actor never does file I/O, and a
+/// file that is slow to read (a network file system, a FIFO) holds up only its own request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaFiles(BTreeMap<String, Result<Arc<[u8]>, String>>);
+
+impl CaFiles {
+    /// No file (a Mesh whose enabled CA names none).
+    pub fn none() -> CaFiles {
+        CaFiles::default()
+    }
+
+    /// The `file` data sources of `mtls`'s enabled `provided` backend (D15: the others are
+    /// never loaded).
+    pub fn paths(mtls: Option<&Mtls>) -> Vec<String> {
+        let Some(mtls) = mtls else {
+            return Vec::new();
+        };
+        let mut paths = Vec::new();
+        for backend in &mtls.backends {
+            if backend.type_ != PROVIDED || backend.name != mtls.enabled_backend {
+                continue;
+            }
+            let Ok(conf) = ProvidedConfig::from_conf(backend.conf.as_ref()) else {
+                continue;
+            };
+            for source in [conf.cert, conf.key].into_iter().flatten() {
+                if let DataSource::File(path) = source {
+                    if !path.is_empty() && !paths.contains(&path) {
+                        paths.push(path);
+                    }
+                }
+            }
+        }
+        paths
+    }
+
+    /// Reads `paths` on the calling thread, which may block.
+    pub fn read_blocking(paths: Vec<String>) -> CaFiles {
+        CaFiles(
+            paths
+                .into_iter()
+                .map(|path| {
+                    let read = std::fs::read(&path)
+                        .map(Arc::from)
+                        .map_err(|e| go_io_error(&e));
+                    (path, read)
+                })
+                .collect(),
+        )
+    }
+
+    /// The files `mtls` names, read on the runtime's blocking threads (nothing to do, and no
+    /// thread, when it names none).
+    pub async fn read(mtls: Option<&Mtls>) -> CaFiles {
+        let paths = CaFiles::paths(mtls);
+        if paths.is_empty() {
+            return CaFiles::none();
+        }
+        let failed = paths.clone();
+        tokio::task::spawn_blocking(move || CaFiles::read_blocking(paths))
+            .await
+            .unwrap_or_else(|_| {
+                CaFiles(
+                    failed
+                        .into_iter()
+                        .map(|p| (p, Err("the read did not complete".to_string())))
+                        .collect(),
+                )
+            })
     }
 }
 
@@ -279,6 +357,7 @@ fn check_provided(
     backend: &CaBackend,
     enabled: bool,
     mesh_name: &str,
+    files: &CaFiles,
     config: &Path,
     v: &mut Violations,
 ) {
@@ -305,8 +384,8 @@ fn check_provided(
         return;
     };
     let loaded = cert
-        .load(mesh_name)
-        .and_then(|cert| key.load(mesh_name).map(|key| (cert, key)));
+        .load(mesh_name, files)
+        .and_then(|cert| key.load(mesh_name, files).map(|key| (cert, key)));
     match loaded {
         Err(e) => {
             v.add(config.field("cert"), &e);

@@ -570,12 +570,14 @@ pub(super) fn prometheus_conf(conf: &Struct, conf_path: &Path) -> Result<Struct,
 }
 
 /// The whole Mesh pipeline of a PUT (§3.6.1, §3.6.2, §7.2): defaults, structural validation,
-/// on update the CA-change rule, then the CA backend checks. `old` is the stored spec on update.
-/// Each step runs only when the previous one passed.
+/// on update the CA-change rule, then the CA backend checks, on `files` read beforehand
+/// ([`ca::CaFiles::read`]). `old` is the stored spec on update. Each step runs only when the
+/// previous one passed.
 pub fn prepare(
     spec: &mut MeshSpec,
     mesh_name: &str,
     old: Option<&MeshSpec>,
+    files: &ca::CaFiles,
 ) -> Result<(), Violations> {
     apply_metrics_defaults(spec).into_result()?;
     spec.validate().into_result()?;
@@ -583,7 +585,7 @@ pub fn prepare(
         check_ca_change(old, spec).into_result()?;
     }
     match &spec.mtls {
-        Some(mtls) => ca::validate_backends(mtls, mesh_name).into_result(),
+        Some(mtls) => ca::validate_backends(mtls, mesh_name, files).into_result(),
         None => Ok(()),
     }
 }
@@ -776,7 +778,8 @@ mod tests {
     ) -> Result<MeshSpec, Vec<(String, String)>> {
         let mut spec = mesh(spec);
         let old = old.map(mesh);
-        prepare(&mut spec, "mesh-1", old.as_ref())
+        let files = ca::CaFiles::read_blocking(ca::CaFiles::paths(spec.mtls.as_ref()));
+        prepare(&mut spec, "mesh-1", old.as_ref(), &files)
             .map(|()| spec)
             .map_err(|v| pairs(&v))
     }

@@ -179,7 +179,7 @@ kinds! {
     FaultInjection(fault_injection::FaultInjectionSpec) = "FaultInjection", "fault-injections", inbound, None;
 }
 
-/// How a policy kind selects the dataplanes it applies to (§3.0).
+/// How a policy kind selects the dataplanes it applies to (xDS §3.0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Matcher {
     /// Matcher A: `selectors` select the Dataplane (ProxyTemplate, TrafficTrace).

@@ -7,6 +7,8 @@
 
 mod proxies;
 mod remote;
+#[cfg(test)]
+mod tests;
 mod writes;
 
 use std::collections::HashMap;
@@ -19,7 +21,7 @@ use tokio::sync::watch;
 
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 pub use self::remote::{Refresh, RefreshAll};
-pub use self::writes::{DeleteMeshContents, DeleteResource, ForgetMesh, PutResource, UpdateMesh};
+pub use self::writes::{DeleteMeshContents, DeleteResource, PutResource, UpdateMesh};
 use crate::error::Error;
 use crate::kinds::insight::Subscription;
 use crate::kinds::Kind;
@@ -27,7 +29,7 @@ use crate::overview::{Overview, OverviewFilter};
 use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
 use crate::state::{KindMap, MeshState};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Owner of one mesh's state.
 pub struct MeshActor {
@@ -47,9 +49,9 @@ pub struct MeshActor {
     settings: MeshSettings,
     /// Reads of the store after changes through other instances.
     refreshes: remote::Refreshes,
-    /// Where the mesh is published, so the actor can unpublish itself when the mesh is
-    /// deleted through another instance.
-    registry: Option<crate::registry::MeshRegistry>,
+    /// Told when the mesh is gone from the store (deleted through another instance): the
+    /// supervisor, the registry's one writer, unpublishes the actor.
+    supervisor: Option<Recipient<crate::supervisor::MeshGone>>,
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
@@ -87,7 +89,7 @@ impl MeshActor {
             dirty_insights: Default::default(),
             settings,
             refreshes: Default::default(),
-            registry: None,
+            supervisor: None,
         }
     }
 
@@ -96,9 +98,12 @@ impl MeshActor {
         self.reads.subscribe()
     }
 
-    /// The actor will unpublish itself from `registry` if its mesh disappears from the store.
-    pub fn published_in(mut self, registry: crate::registry::MeshRegistry) -> MeshActor {
-        self.registry = Some(registry);
+    /// The actor tells `supervisor` when its mesh disappears from the store.
+    pub fn supervised_by(
+        mut self,
+        supervisor: Recipient<crate::supervisor::MeshGone>,
+    ) -> MeshActor {
+        self.supervisor = Some(supervisor);
         self
     }
 
@@ -130,14 +135,6 @@ impl Actor for MeshActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         tracing::debug!(mesh = %self.name(), "mesh actor stopped");
-    }
-}
-
-pub(crate) fn store_error(e: StoreError) -> Error {
-    match e {
-        StoreError::NotFound => Error::NotFound,
-        StoreError::Conflict | StoreError::AlreadyExists => Error::Conflict,
-        other => Error::Store(other),
     }
 }
 

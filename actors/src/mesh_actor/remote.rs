@@ -43,8 +43,36 @@ pub(super) struct Refreshes {
     /// A reload of the whole mesh in flight.
     all: Option<Read>,
     /// The generation of the read whose result a key holds: a read issued earlier (a
-    /// reload that overtook, or was overtaken by, a single read) never replaces it.
+    /// reload that overtook, or was overtaken by, a single read) never replaces it. Only
+    /// reads in flight can be earlier, so entries no read in flight predates are dropped.
     applied: HashMap<Key, u64>,
+    /// Size of `applied` at which it is next pruned while reads are in flight.
+    prune_at: usize,
+}
+
+/// Smallest size of `Refreshes::applied` that is pruned while reads are in flight.
+const MIN_PRUNE: usize = 64;
+
+impl Refreshes {
+    /// Drops the applied generations that no read in flight is older than: they can reject
+    /// nothing any more. Everything goes when no read is in flight; otherwise the scan runs
+    /// when the map doubled since the last one, so its cost per read stays constant.
+    fn prune(&mut self) {
+        let oldest = self
+            .keys
+            .values()
+            .map(|r| r.generation)
+            .chain(self.all.map(|r| r.generation))
+            .min();
+        match oldest {
+            None => self.applied.clear(),
+            Some(oldest) if self.applied.len() >= self.prune_at.max(MIN_PRUNE) => {
+                self.applied.retain(|_, applied| *applied > oldest);
+                self.prune_at = self.applied.len() * 2;
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 impl MeshActor {
@@ -79,7 +107,21 @@ impl MeshActor {
                 Ok(_) if r.stale || act.has_pending(kind, &key.1) => act.refresh(ctx, kind, &key.1),
                 Ok(state) => act.take_read(ctx, key, read.generation, state),
             }
+            act.refreshes.prune();
         }));
+    }
+
+    /// Reads in flight or deferred.
+    #[cfg(test)]
+    pub(super) fn reads_in_flight(&self) -> usize {
+        let r = &self.refreshes;
+        r.keys.len() + r.after_pending.len() + usize::from(r.all.is_some())
+    }
+
+    /// Keys whose applied read generation is remembered.
+    #[cfg(test)]
+    pub(super) fn applied_reads(&self) -> usize {
+        self.refreshes.applied.len()
     }
 
     /// Settles pending reads of a key whose pending writes just settled.
@@ -144,8 +186,15 @@ impl MeshActor {
         if kind == Kind::Mesh {
             match state {
                 Some(mesh) => {
+                    // Deleted and created again in between (its creation time is its identity:
+                    // versions restart): the delete took everything in it, so what this actor
+                    // holds may be stale. Reload it all.
+                    let recreated = mesh.meta.creation_time != self.state.mesh.meta.creation_time;
                     if *mesh != *self.state.mesh {
                         self.set_mesh(ctx, mesh);
+                    }
+                    if recreated {
+                        self.refresh_all(ctx);
                     }
                 }
                 None => self.forget(ctx),
@@ -164,11 +213,14 @@ impl MeshActor {
         }
     }
 
-    /// The mesh is gone from the store: unpublish and stop.
+    /// The mesh is gone from the store: have the supervisor unpublish this actor, and stop.
     pub(super) fn forget(&mut self, ctx: &mut Context<Self>) {
         self.writes_closing();
-        if let Some(registry) = &self.registry {
-            registry.remove_if(self.name(), &ctx.address());
+        if let Some(supervisor) = &self.supervisor {
+            supervisor.do_send(crate::supervisor::MeshGone {
+                name: self.name().to_string(),
+                actor: ctx.address(),
+            });
         }
         self.state.clear();
         tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
@@ -208,6 +260,7 @@ impl MeshActor {
                 Ok((None, _)) => act.forget(ctx),
                 Ok((Some(head), resources)) => act.take_all(ctx, read.generation, head, resources),
             }
+            act.refreshes.prune();
         }));
     }
 

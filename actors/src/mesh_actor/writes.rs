@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::{store_error, MeshActor};
+use super::MeshActor;
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind};
 use crate::kinds::{Kind, Spec, ValidSpec};
@@ -75,6 +75,12 @@ impl MeshActor {
         false
     }
 
+    /// Keys with writes waiting for the store.
+    #[cfg(test)]
+    pub(super) fn pending_writes(&self) -> usize {
+        self.writes.overlay.len()
+    }
+
     /// No write is accepted any more: the mesh is being deleted.
     pub(super) fn writes_closing(&mut self) {
         self.writes.closing = true;
@@ -98,11 +104,10 @@ impl MeshActor {
         }
         let name = name.to_string();
         let unmark: Done = Box::new(move |act, ctx, result| {
-            // The store holds something else than this write assumed: read it back.
-            let refused = matches!(
-                result,
-                Err(StoreError::Conflict | StoreError::AlreadyExists | StoreError::NotFound)
-            );
+            // The store holds something else than this write assumed (a refusal), or its
+            // answer was lost (the connection broke during COMMIT: it may have applied, and
+            // this instance's own notification of it is not delivered to it): read it back.
+            let refused = result.is_err();
             let settled = act.unmark(kind, &name);
             let settled_insight = cascade && act.unmark(Kind::DataplaneInsight, &name);
             act.local_write_done(kind, &name);
@@ -304,7 +309,7 @@ impl Handler<PutResource> for MeshActor {
                     }
                     Err(e) => Err(OpError {
                         op,
-                        error: store_error(e),
+                        error: e.into(),
                     }),
                 };
                 let _ = tx.send(outcome);
@@ -361,7 +366,7 @@ impl Handler<DeleteResource> for MeshActor {
                         act.applied(ctx, kind, &name, None);
                         Ok(())
                     }
-                    Err(e) => Err(store_error(e)),
+                    Err(e) => Err(e.into()),
                 };
                 let _ = tx.send(outcome);
             }),
@@ -376,6 +381,8 @@ impl Handler<DeleteResource> for MeshActor {
 pub struct UpdateMesh {
     /// The new spec, as decoded from the request.
     pub spec: mesh_kind::MeshSpec,
+    /// The files its CA backends name, read by the sender.
+    pub files: crate::kinds::ca::CaFiles,
 }
 
 impl Handler<UpdateMesh> for MeshActor {
@@ -396,7 +403,7 @@ impl Handler<UpdateMesh> for MeshActor {
             Spec::Mesh(m) => Some(m),
             _ => None,
         };
-        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old) {
+        if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old, &msg.files) {
             return fail(Error::Invalid(v));
         }
         let updated = Arc::new(current.updated(Spec::Mesh(spec), crate::resource::now()));
@@ -417,7 +424,7 @@ impl Handler<UpdateMesh> for MeshActor {
                         act.set_mesh(ctx, updated);
                         Ok(Op::Update)
                     }
-                    Err(e) => Err(OpError::update(store_error(e))),
+                    Err(e) => Err(OpError::update(e)),
                 };
                 let _ = tx.send(outcome);
             }),
@@ -458,25 +465,12 @@ impl Handler<DeleteMeshContents> for MeshActor {
                     }
                     Err(e) => {
                         act.writes.closing = false;
-                        Err(store_error(e))
+                        Err(e.into())
                     }
                 };
                 let _ = tx.send(outcome);
             }),
         );
         reply(rx, Err(Error::ActorGone))
-    }
-}
-
-/// Stop without touching the store: the mesh was deleted through another instance.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ForgetMesh;
-
-impl Handler<ForgetMesh> for MeshActor {
-    type Result = ();
-
-    fn handle(&mut self, _: ForgetMesh, ctx: &mut Self::Context) {
-        self.forget(ctx);
     }
 }

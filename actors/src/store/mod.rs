@@ -13,7 +13,7 @@ use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
 
 /// Failures of a store.
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// A create found the key taken.
     #[error("resource already exists")]

@@ -44,6 +44,7 @@ impl Server {
                 let options = Options {
                     workers: 1,
                     handle_signals: false,
+                    ..Options::default()
                 };
                 match app::start(config, options).await {
                     Ok(running) => {

@@ -1,5 +1,6 @@
 //! The change feed: a dedicated connection that `LISTEN`s on `ursa_changes` and forwards each
-//! notification as a [`StoreEvent::Changed`]. Whenever listening (re)starts — the first time and
+//! notification of another instance's write as a [`StoreEvent::Changed`] (the payload names
+//! the writing instance; an instance's own writes are already applied where they were made). Whenever listening (re)starts — the first time and
 //! after the connection was lost, with a backoff of 100 ms doubling to 5 s — a
 //! [`StoreEvent::Resync`] follows, because changes committed while nobody listened are lost.
 //! The channel is bounded and the listener never blocks on it: when it is full, events are
@@ -30,26 +31,45 @@ pub(super) struct Payload<'a> {
     kind: &'a str,
     mesh: &'a str,
     name: &'a str,
+    /// The control-plane instance that wrote the change (absent from older instances').
+    #[serde(default)]
+    instance: &'a str,
 }
 
-/// The notification payload announcing a change of (kind, mesh, name).
-pub(super) fn payload(kind: Kind, mesh: &str, name: &str) -> String {
+/// The notification payload announcing a change of (kind, mesh, name) written by `instance`.
+pub(super) fn payload(kind: Kind, mesh: &str, name: &str, instance: &str) -> String {
     serde_json::to_string(&Payload {
         kind: kind.type_name(),
         mesh,
         name,
+        instance,
     })
     .unwrap_or_default()
 }
 
-fn event(payload: &str) -> Option<StoreEvent> {
-    let p: Payload<'_> = serde_json::from_str(payload).ok()?;
-    let kind = Kind::from_type_name(p.kind)?;
-    Some(StoreEvent::Changed {
-        kind,
-        mesh: p.mesh.to_owned(),
-        name: p.name.to_owned(),
-    })
+/// What a notification means to `instance`: nothing when it announces its own write (the
+/// writer applied it when it committed; reading it back is a wasted query).
+enum Notice {
+    Event(StoreEvent),
+    Own,
+    Unreadable,
+}
+
+fn notice(payload: &str, instance: &str) -> Notice {
+    let Ok(p) = serde_json::from_str::<Payload<'_>>(payload) else {
+        return Notice::Unreadable;
+    };
+    if p.instance == instance {
+        return Notice::Own;
+    }
+    match Kind::from_type_name(p.kind) {
+        Some(kind) => Notice::Event(StoreEvent::Changed {
+            kind,
+            mesh: p.mesh.to_owned(),
+            name: p.name.to_owned(),
+        }),
+        None => Notice::Unreadable,
+    }
 }
 
 /// Everything the listener needs to (re)connect.
@@ -58,6 +78,8 @@ pub(super) struct Listener {
     pub(super) tls: MakeRustlsConnect,
     pub(super) connect_timeout: Option<Duration>,
     pub(super) tx: mpsc::Sender<StoreEvent>,
+    /// This instance: notifications of its own writes are not passed on.
+    pub(super) instance: std::sync::Arc<str>,
 }
 
 /// Why a listening session ended.
@@ -168,9 +190,13 @@ impl Listener {
     /// Passes one notification on; false when the subscriber is gone. While a resync is
     /// pending, events are redundant (the reload after it covers them) and are dropped.
     fn forward(&self, payload: &str, resync_pending: &mut bool, dropped: &mut u64) -> bool {
-        let Some(event) = event(payload) else {
-            tracing::warn!(payload, "ignored an unreadable change notification");
-            return true;
+        let event = match notice(payload, &self.instance) {
+            Notice::Event(event) => event,
+            Notice::Own => return true,
+            Notice::Unreadable => {
+                tracing::warn!(payload, "ignored an unreadable change notification");
+                return true;
+            }
         };
         if *resync_pending {
             *dropped += 1;

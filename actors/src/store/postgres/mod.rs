@@ -46,11 +46,15 @@
 //!
 //! # Change notifications
 //!
-//! Each applied change also runs `pg_notify('ursa_changes', '{"kind":…,"mesh":…,"name":…}')`
-//! in the same statement, so notifications are sent when, and only if, the transaction
-//! commits (PostgreSQL delivers them after COMMIT; identical payloads of one transaction are
-//! delivered once). [`Store::subscribe`] opens a dedicated connection that `LISTEN`s and turns
-//! notifications into [`StoreEvent::Changed`] — from every instance, this one included. A
+//! Each applied change also runs
+//! `pg_notify('ursa_changes', '{"kind":…,"mesh":…,"name":…,"instance":…}')` in the same
+//! statement, so notifications are sent when, and only if, the transaction commits
+//! (PostgreSQL delivers them after COMMIT; identical payloads of one transaction are
+//! delivered once). `instance` is the writing control-plane instance
+//! ([`PostgresStore::with_instance_id`]). [`Store::subscribe`] opens a dedicated connection
+//! that `LISTEN`s and turns the notifications of *other* instances' writes into
+//! [`StoreEvent::Changed`]: an instance applied its own writes when they committed, so reading
+//! them back would cost a query per write for nothing. A
 //! Mesh's event stands for everything in it, a Dataplane's for its insight too. Each time
 //! listening starts (the first time, and after the connection dropped and was re-established
 //! with a backoff of 100 ms doubling to 5 s) a [`StoreEvent::Resync`] is sent: changes made
@@ -110,6 +114,8 @@ pub struct PostgresStore {
     tls: MakeRustlsConnect,
     connect_timeout: Option<Duration>,
     runtime: Option<tokio::runtime::Handle>,
+    /// The control-plane instance writing through this store, named in its notifications.
+    instance: Arc<str>,
 }
 
 impl PostgresStore {
@@ -149,7 +155,20 @@ impl PostgresStore {
             tls,
             connect_timeout,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            instance: uuid::Uuid::new_v4().to_string().into(),
         })
+    }
+
+    /// This store writes for control-plane instance `id` (by default a random one): its
+    /// notifications name it, and its change feed leaves them out.
+    pub fn with_instance_id(mut self, id: &str) -> PostgresStore {
+        self.instance = id.into();
+        self
+    }
+
+    /// The control-plane instance this store writes for.
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 }
 
@@ -215,26 +234,27 @@ fn single(results: Result<Vec<Result<(), StoreError>>, StoreError>) -> Result<()
 
 impl Store for PostgresStore {
     fn create(&self, resource: Arc<Resource>) -> StoreFuture<()> {
-        let pool = self.pool.clone();
-        Box::pin(async move { single(commit(pool, vec![Change::Create(resource)]).await) })
-    }
-
-    fn update(&self, resource: Arc<Resource>) -> StoreFuture<()> {
-        let pool = self.pool.clone();
-        let expected = resource.meta.version.wrapping_sub(1);
+        let (pool, instance) = (self.pool.clone(), self.instance.clone());
         Box::pin(
-            async move { single(commit(pool, vec![Change::Update { resource, expected }]).await) },
+            async move { single(commit(pool, instance, vec![Change::Create(resource)]).await) },
         )
     }
 
+    fn update(&self, resource: Arc<Resource>) -> StoreFuture<()> {
+        let (pool, instance) = (self.pool.clone(), self.instance.clone());
+        let expected = resource.meta.version.wrapping_sub(1);
+        let change = Change::Update { resource, expected };
+        Box::pin(async move { single(commit(pool, instance, vec![change]).await) })
+    }
+
     fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()> {
-        let pool = self.pool.clone();
+        let (pool, instance) = (self.pool.clone(), self.instance.clone());
         let change = Change::Delete {
             kind,
             mesh: mesh.to_owned(),
             name: name.to_owned(),
         };
-        Box::pin(async move { single(commit(pool, vec![change]).await) })
+        Box::pin(async move { single(commit(pool, instance, vec![change]).await) })
     }
 
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {
@@ -260,7 +280,7 @@ impl Store for PostgresStore {
     }
 
     fn commit(&self, changes: Vec<Change>) -> StoreFuture<Vec<Result<(), StoreError>>> {
-        Box::pin(commit(self.pool.clone(), changes))
+        Box::pin(commit(self.pool.clone(), self.instance.clone(), changes))
     }
 
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {
@@ -270,6 +290,7 @@ impl Store for PostgresStore {
             tls: self.tls.clone(),
             connect_timeout: self.connect_timeout,
             tx,
+            instance: self.instance.clone(),
         };
         let task = listener
             .run()

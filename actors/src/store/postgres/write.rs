@@ -55,13 +55,13 @@ fn version_param(version: u64) -> Result<i64, StoreError> {
 }
 
 impl<'a> Op<'a> {
-    fn new(change: &'a Change) -> Op<'a> {
+    fn new(change: &'a Change, instance: &str) -> Op<'a> {
         match change {
             Change::Create(r) => match version_param(r.meta.version) {
                 Ok(version) => Op::Insert {
                     resource: r,
                     version,
-                    payload: listen::payload(r.kind(), &r.meta.mesh, &r.meta.name),
+                    payload: listen::payload(r.kind(), &r.meta.mesh, &r.meta.name, instance),
                 },
                 Err(e) => Op::Done(Err(e)),
             },
@@ -79,6 +79,7 @@ impl<'a> Op<'a> {
                             resource.kind(),
                             &resource.meta.mesh,
                             &resource.meta.name,
+                            instance,
                         ),
                     },
                     Err(e) => Op::Done(Err(e)),
@@ -88,7 +89,7 @@ impl<'a> Op<'a> {
                 kind: *kind,
                 mesh,
                 name,
-                payload: listen::payload(*kind, mesh, name),
+                payload: listen::payload(*kind, mesh, name, instance),
             },
         }
     }
@@ -318,15 +319,17 @@ async fn run_batch(
     Ok(results)
 }
 
-/// Applies `changes` as one transaction; see [`crate::store::Store::commit`].
+/// Applies `changes` as one transaction, announced as written by `instance`; see
+/// [`crate::store::Store::commit`].
 pub(super) async fn commit(
     pool: Pool,
+    instance: std::sync::Arc<str>,
     changes: Vec<Change>,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let ops: Vec<Op<'_>> = changes.iter().map(Op::new).collect();
+    let ops: Vec<Op<'_>> = changes.iter().map(|c| Op::new(c, &instance)).collect();
     let mut attempt = 1;
     // A pooled connection found dead before COMMIT was sent (after a server restart every
     // pooled connection may be): the batch applied nothing and runs again on another. When the

