@@ -2,15 +2,20 @@
 //! that persist them and the control plane's configuration. Nothing here knows HTTP, gRPC or SQL
 //! wire formats beyond the proto3 JSON mapping of Kuma's resources.
 
+pub mod access_log_format;
+pub mod backend_conf;
 pub mod config;
 pub mod error;
+pub mod gostd;
 pub mod kinds;
 pub mod mesh_actor;
 pub mod overview;
 pub mod page;
+pub mod pki;
 pub mod proto;
 pub mod registry;
 pub mod resource;
+pub mod selector;
 pub mod state;
 pub mod store;
 pub mod supervisor;

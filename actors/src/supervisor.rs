@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use crate::error::{Error, Op, OpError};
-use crate::kinds::ca::CaFiles;
+use crate::kinds::mesh::CaFiles;
 use crate::kinds::mesh::{self as mesh_kind, MeshSpec};
 use crate::kinds::{Kind, Spec};
 use crate::mesh_actor::{

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
-use ursa_actors::kinds::ca::CaFiles;
+use ursa_actors::kinds::mesh::CaFiles;
 use ursa_actors::kinds::Kind;
 use ursa_actors::mesh_actor::{DeleteResource, PutResource};
 use ursa_actors::overview::OverviewFilter;

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::gostd;
 use super::mesh::MetricsBackend;
-use super::selector::{is_tag_name, PROTOCOL_TAG, SERVICE_TAG};
+use crate::gostd;
 use crate::proto::{self, is_default, Tags};
+use crate::selector::{is_tag_name, PROTOCOL_TAG, SERVICE_TAG};
 use crate::validation::{go_quote, Path, Violations};
 
 /// Spec of a `Dataplane`.

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::gostd;
-use super::selector::{Selector, SelectorRules};
+use crate::gostd;
 use crate::proto::{self, Duration};
+use crate::selector::{Selector, SelectorRules};
 use crate::validation::{Path, Violations};
 
 /// Spec of a `FaultInjection`.

@@ -2,17 +2,12 @@
 //! validation; this module ties them together in [`Kind`] and [`Spec`], generated from one table
 //! so that adding a kind means one module and one line here.
 
-pub mod access_log_format;
-pub mod backend_conf;
-pub mod ca;
 pub mod dataplane;
 pub mod fault_injection;
-pub mod gostd;
 pub mod health_check;
 pub mod insight;
 pub mod mesh;
 pub mod proxy_template;
-pub mod selector;
 pub mod traffic_log;
 pub mod traffic_permission;
 pub mod traffic_route;
@@ -194,15 +189,15 @@ pub enum Matcher {
 /// A policy between services: who calls (`sources`) and who is called (`destinations`).
 pub trait ConnectionPolicy {
     /// The calling side.
-    fn sources(&self) -> &[selector::Selector];
+    fn sources(&self) -> &[crate::selector::Selector];
     /// The called side.
-    fn destinations(&self) -> &[selector::Selector];
+    fn destinations(&self) -> &[crate::selector::Selector];
 }
 
 /// A policy of dataplanes themselves, chosen by `selectors`.
 pub trait DataplanePolicy {
     /// The dataplanes it selects.
-    fn selectors(&self) -> &[selector::Selector];
+    fn selectors(&self) -> &[crate::selector::Selector];
 }
 
 /// The spec type of one kind: typed access to a [`Spec`] without a match at each use.

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::selector::{Selector, SelectorRules};
 use crate::proto;
+use crate::selector::{Selector, SelectorRules};
 use crate::validation::{go_quote, Path, Violations};
 
 /// Spec of a `ProxyTemplate`.

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::selector::{Selector, SelectorRules};
 use super::traffic_log::BackendRef;
 use crate::proto;
+use crate::selector::{Selector, SelectorRules};
 use crate::validation::{Path, Violations};
 
 /// Spec of a `TrafficTrace`.

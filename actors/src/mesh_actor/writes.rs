@@ -382,7 +382,7 @@ pub struct UpdateMesh {
     /// The new spec, as decoded from the request.
     pub spec: mesh_kind::MeshSpec,
     /// The files its CA backends name, read by the sender.
-    pub files: crate::kinds::ca::CaFiles,
+    pub files: crate::kinds::mesh::CaFiles,
 }
 
 impl Handler<UpdateMesh> for MeshActor {

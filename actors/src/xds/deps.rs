@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::kinds::dataplane::DataplaneSpec;
-use crate::kinds::selector::SERVICE_TAG;
 use crate::kinds::{Kind, Matcher, Spec};
 use crate::proto::Tags;
+use crate::selector::SERVICE_TAG;
 
 use super::policy;
 use super::snapshot::ChangeSummary;

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use crate::kinds::dataplane::DataplaneSpec;
-use crate::kinds::selector::SERVICE_TAG;
 use crate::kinds::{Kind, Spec};
 use crate::proto::Tags;
+use crate::selector::SERVICE_TAG;
 use crate::state::MeshState;
 
 use super::model::{Endpoint, LoadAssignment};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::kinds::dataplane::{
     parse_inbound_interface, parse_outbound_interface, DataplaneSpec, Inbound, Networking, Outbound,
 };
-use crate::kinds::selector::{PROTOCOL_TAG, SERVICE_TAG};
 use crate::proto::Tags;
+use crate::selector::{PROTOCOL_TAG, SERVICE_TAG};
 
 use super::policy;
 

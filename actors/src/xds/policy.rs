@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::kinds::dataplane::DataplaneSpec;
-use crate::kinds::selector::{MATCH_ALL, SERVICE_TAG};
 use crate::kinds::traffic_route::{TrafficRouteSpec, WeightedDestination};
 use crate::kinds::{ConnectionPolicy, DataplanePolicy};
 use crate::proto::Tags;
 use crate::resource::Resource;
+use crate::selector::{MATCH_ALL, SERVICE_TAG};
 
 /// Name Kuma gives the route synthesized when no TrafficRoute matches an outbound.
 pub const IMPLICIT_ROUTE_NAME: &str = "(implicit default route)";

@@ -109,7 +109,7 @@ pub fn inbound_services(r: &Resource) -> impl Iterator<Item = &str> {
     inbounds
         .unwrap_or(&[])
         .iter()
-        .filter_map(|i| i.tags.get(crate::kinds::selector::SERVICE_TAG))
+        .filter_map(|i| i.tags.get(crate::selector::SERVICE_TAG))
         .map(String::as_str)
 }
 

@@ -1,8 +1,8 @@
 //! xDS §2.2: one local STATIC cluster and one listener per inbound; HTTP inbounds get an
 //! HTTP connection manager that drops the caller's `x-kuma-tags`, others a TCP proxy.
 
-use crate::kinds::selector::SERVICE_TAG;
 use crate::proto::Tags;
+use crate::selector::SERVICE_TAG;
 use crate::xds::model::{
     Cluster, Direction, Discovery, Endpoint, FilterChain, HttpConnectionManager, HttpFilter,
     HttpRoutes, Listener, LoadAssignment, NetworkFilter, RouteConfig, Target, TcpProxy,

@@ -2,7 +2,7 @@
 //! endpoints, a listener, and for HTTP the route configuration carrying the caller's
 //! `x-kuma-tags`.
 
-use crate::kinds::selector::SERVICE_TAG;
+use crate::selector::SERVICE_TAG;
 use crate::xds::model::{
     Cluster, Direction, Discovery, FilterChain, Header, HttpConnectionManager, HttpFilter,
     HttpRoutes, Listener, NetworkFilter, Route, RouteConfig, Target, TcpProxy, VirtualHost,

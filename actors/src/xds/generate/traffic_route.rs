@@ -1,9 +1,9 @@
 //! xDS §3.1: the TrafficRoute of each outbound service (matcher B), or the implicit default
 //! route; the `outbound` phase builds listeners and clusters from these decisions.
 
-use crate::kinds::selector::SERVICE_TAG;
 use crate::kinds::traffic_route::TrafficRouteSpec;
 use crate::kinds::Kind;
+use crate::selector::SERVICE_TAG;
 use crate::xds::policy;
 
 use super::{Builder, Input};

@@ -1,5 +1,5 @@
-//! The certificate-authority backends of a Mesh's mTLS and the checks of Kuma's CA plugins
-//! (§6.2.5, with Ursa's D15): `builtin` and `provided`.
+//! The `mtls` section of a Mesh: its certificate-authority backends, the enabled one, and the
+//! checks of Kuma's CA plugins (§6.2.5, with Ursa's D15): `builtin` and `provided`.
 //!
 //! Every backend's configuration is checked for structure; the certificate and key of a
 //! `provided` backend are loaded and checked only for the enabled backend (D15).
@@ -8,15 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
-use x509_parser::der_parser::der::parse_der;
-use x509_parser::der_parser::Oid;
+use serde::{Deserialize, Serialize};
 use x509_parser::extensions::KeyUsage;
-use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::backend_conf::TypedConf;
-use super::mesh::{CaBackend, Mtls};
-use crate::proto::{Duration, Struct};
+use super::{MeshSpec, UsedNames};
+use crate::backend_conf::TypedConf;
+use crate::pki::{parse_certificate, x509_key_pair};
+use crate::proto::{self, Duration, Struct};
 use crate::validation::{go_quote, Path, Violations};
 
 /// The installed CA plugin types.
@@ -25,6 +23,121 @@ pub const CA_TYPES: &[&str] = &[BUILTIN, PROVIDED];
 pub const BUILTIN: &str = "builtin";
 /// A CA whose root certificate and key the user provides.
 pub const PROVIDED: &str = "provided";
+
+/// `mtls` section.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mtls {
+    /// Name of the enabled CA backend; empty = mTLS off.
+    #[serde(
+        default,
+        alias = "enabled_backend",
+        deserialize_with = "proto::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub enabled_backend: String,
+    /// CA backends.
+    #[serde(
+        default,
+        deserialize_with = "proto::null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub backends: Vec<CaBackend>,
+}
+
+/// A certificate-authority backend (`builtin` or `provided`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaBackend {
+    /// Backend name.
+    #[serde(
+        default,
+        deserialize_with = "proto::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub name: String,
+    /// Backend type: `builtin` or `provided`.
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "proto::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub type_: String,
+    /// Dataplane certificate settings.
+    #[serde(default, alias = "dp_cert", skip_serializing_if = "Option::is_none")]
+    pub dp_cert: Option<DpCert>,
+    /// Type-specific configuration.
+    #[serde(
+        default,
+        deserialize_with = "proto::opt_struct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conf: Option<Struct>,
+}
+
+/// Dataplane certificate settings of a CA backend.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DpCert {
+    /// Rotation settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+}
+
+/// Certificate rotation settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rotation {
+    /// How long a dataplane certificate is valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<Duration>,
+}
+
+impl Mtls {
+    pub(super) fn check(&self, root: &Path, v: &mut Violations) {
+        let mut names = UsedNames::default();
+        for (i, backend) in self.backends.iter().enumerate() {
+            let path = root.field("backends").index(i);
+            names.check(&backend.name, path.field("name"), v);
+            let expiration = backend
+                .dp_cert
+                .as_ref()
+                .and_then(|d| d.rotation.as_ref())
+                .and_then(|r| r.expiration.as_ref());
+            if let Some(expiration) = expiration {
+                let field = path.field("dpCert").field("rotation").field("expiration");
+                check_validity(expiration, DP_CERT_VALIDITY, &field, v);
+            }
+        }
+        // The backend type is checked with the CA plugins (§6.2.5), see [`prepare`].
+        if !self.enabled_backend.is_empty() && !names.contains(&self.enabled_backend) {
+            v.add(
+                root.field("enabledBackend"),
+                "has to be set to one of the backends in the mesh",
+            );
+        }
+    }
+}
+
+/// §6.2.6: the enabled CA cannot be switched to another while mTLS is on; enabling mTLS (from
+/// none) and disabling it are allowed.
+pub(super) fn check_ca_change(old: &MeshSpec, new: &MeshSpec) -> Violations {
+    let enabled = |m: &MeshSpec| {
+        m.mtls
+            .as_ref()
+            .map(|t| t.enabled_backend.clone())
+            .unwrap_or_default()
+    };
+    let (before, after) = (enabled(old), enabled(new));
+    if !before.is_empty() && !after.is_empty() && before != after {
+        return Violations::single(
+            "mtls.enabledBackend",
+            "Changing CA when mTLS is enabled is forbidden. Disable mTLS first and then change the CA",
+        );
+    }
+    Violations::new()
+}
 
 /// Checks every mtls backend in order with its plugin. An unknown type is reported and stops
 /// the checks (violations of earlier backends are kept), as in Kuma. `files` holds what the
@@ -450,393 +563,5 @@ pub fn check_root_ca(cert_pem: &[u8], key_pem: &[u8]) -> Vec<String> {
     messages
 }
 
-fn parse_certificate(der: &[u8]) -> Result<X509Certificate<'_>, String> {
-    match X509Certificate::from_der(der) {
-        Ok((rest, _)) if !rest.is_empty() => Err("x509: trailing data".into()),
-        Ok((_, cert)) => Ok(cert),
-        Err(e) => Err(format!("x509: {e}")),
-    }
-}
-
-/// Go's `tls.X509KeyPair`, returning the DER of every certificate of the chain. The key must
-/// be PKCS#1, PKCS#8 or SEC1 and match the first certificate's public key (RSA keys and EC
-/// keys that carry their public point are compared; others are checked by type only).
-fn x509_key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut certs = Vec::new();
-    let mut skipped = Vec::new();
-    for block in pem_blocks(cert_pem) {
-        if block.label == "CERTIFICATE" {
-            certs.push(block.der);
-        } else {
-            skipped.push(block.label);
-        }
-    }
-    if certs.is_empty() {
-        if skipped.is_empty() {
-            return Err("tls: failed to find any PEM data in certificate input".into());
-        }
-        if skipped.len() == 1 && skipped[0].ends_with("PRIVATE KEY") {
-            return Err("tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".into());
-        }
-        return Err(format!(
-            "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]",
-            skipped.join(" ")
-        ));
-    }
-    let mut skipped = Vec::new();
-    let mut key_der = None;
-    for block in pem_blocks(key_pem) {
-        if block.label == "PRIVATE KEY" || block.label.ends_with(" PRIVATE KEY") {
-            key_der = Some(block.der);
-            break;
-        }
-        skipped.push(block.label);
-    }
-    let Some(key_der) = key_der else {
-        if skipped.is_empty() {
-            return Err("tls: failed to find any PEM data in key input".into());
-        }
-        if skipped.len() == 1 && skipped[0] == "CERTIFICATE" {
-            return Err(
-                "tls: found a certificate rather than a key in the PEM for the private key".into(),
-            );
-        }
-        return Err(format!(
-            "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]",
-            skipped.join(" ")
-        ));
-    };
-    let cert = parse_certificate(&certs[0])?;
-    let key = PrivateKey::parse(&key_der).ok_or("tls: failed to parse private key")?;
-    let spki = cert.public_key();
-    let algorithm = spki.algorithm.algorithm.to_id_string();
-    match (algorithm.as_str(), &key) {
-        (OID_RSA, PrivateKey::Rsa { modulus }) => {
-            let public = match spki.parsed() {
-                Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa.modulus,
-                _ => return Err("x509: invalid RSA public key".into()),
-            };
-            if strip_zeros(public) != strip_zeros(modulus) {
-                return Err("tls: private key does not match public key".into());
-            }
-        }
-        (OID_EC, PrivateKey::Ec { public }) => {
-            if let Some(public) = public {
-                if public.as_slice() != spki.subject_public_key.data.as_ref() {
-                    return Err("tls: private key does not match public key".into());
-                }
-            }
-        }
-        (OID_ED25519, PrivateKey::Ed25519) => {}
-        (OID_RSA | OID_EC | OID_ED25519, _) => {
-            return Err("tls: private key type does not match public key type".into())
-        }
-        _ => return Err("tls: unknown public key algorithm".into()),
-    }
-    Ok(certs)
-}
-
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_ED25519: &str = "1.3.101.112";
-/// The curves Go's `x509` knows: P-224, P-256, P-384, P-521.
-const KNOWN_CURVES: &[&str] = &[
-    "1.3.132.0.33",
-    "1.2.840.10045.3.1.7",
-    "1.3.132.0.34",
-    "1.3.132.0.35",
-];
-
-fn strip_zeros(b: &[u8]) -> &[u8] {
-    let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
-    &b[first..]
-}
-
-/// What the key-pair check needs of a private key.
-enum PrivateKey {
-    Rsa { modulus: Vec<u8> },
-    Ec { public: Option<Vec<u8>> },
-    Ed25519,
-}
-
-impl PrivateKey {
-    /// Go's `parsePrivateKey`: PKCS#1, then PKCS#8, then SEC1.
-    fn parse(der: &[u8]) -> Option<PrivateKey> {
-        parse_pkcs1(der)
-            .or_else(|| parse_pkcs8(der))
-            .or_else(|| parse_sec1(der, None))
-    }
-}
-
-fn parse_whole(der: &[u8]) -> Option<BerObject<'_>> {
-    match parse_der(der) {
-        Ok(([], obj)) => Some(obj),
-        _ => None,
-    }
-}
-
-fn integer<'a>(obj: &BerObject<'a>) -> Option<&'a [u8]> {
-    match obj.content {
-        BerObjectContent::Integer(b) => Some(b),
-        _ => None,
-    }
-}
-
-fn small_int(obj: &BerObject<'_>) -> Option<u64> {
-    obj.as_u64().ok()
-}
-
-/// `RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dp, dq, qinv, … }`.
-fn parse_pkcs1(der: &[u8]) -> Option<PrivateKey> {
-    let obj = parse_whole(der)?;
-    let seq = obj.as_sequence().ok()?;
-    if seq.len() < 9 || small_int(&seq[0])? > 1 || !seq[..9].iter().all(|o| integer(o).is_some()) {
-        return None;
-    }
-    Some(PrivateKey::Rsa {
-        modulus: integer(&seq[1])?.to_vec(),
-    })
-}
-
-/// `PrivateKeyInfo ::= SEQUENCE { version, AlgorithmIdentifier, privateKey OCTET STRING, … }`.
-fn parse_pkcs8(der: &[u8]) -> Option<PrivateKey> {
-    let obj = parse_whole(der)?;
-    let seq = obj.as_sequence().ok()?;
-    if seq.len() < 3 || small_int(&seq[0])? != 0 {
-        return None;
-    }
-    let algorithm = seq[1].as_sequence().ok()?;
-    let oid = algorithm.first()?.as_oid().ok()?.to_id_string();
-    let inner = match seq[2].content {
-        BerObjectContent::OctetString(b) => b,
-        _ => return None,
-    };
-    match oid.as_str() {
-        OID_RSA => parse_pkcs1(inner),
-        OID_EC => {
-            let curve = algorithm.get(1)?.as_oid().ok()?.clone();
-            parse_sec1(inner, Some(curve))
-        }
-        OID_ED25519 => {
-            let seed = parse_whole(inner)?;
-            match seed.content {
-                BerObjectContent::OctetString(b) if b.len() == 32 => Some(PrivateKey::Ed25519),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// `ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters OPTIONAL,
-/// [1] publicKey BIT STRING OPTIONAL }`; the curve comes from the PKCS#8 wrapper or `[0]`.
-fn parse_sec1(der: &[u8], curve: Option<Oid<'_>>) -> Option<PrivateKey> {
-    let obj = parse_whole(der)?;
-    let seq = obj.as_sequence().ok()?;
-    if seq.len() < 2 || small_int(&seq[0])? != 1 {
-        return None;
-    }
-    if !matches!(seq[1].content, BerObjectContent::OctetString(_)) {
-        return None;
-    }
-    let mut named_curve = curve.map(|c| c.to_id_string());
-    let mut public = None;
-    for field in &seq[2..] {
-        let tag = field.tag().0;
-        let inner = explicit_inner(field)?;
-        match tag {
-            0 if named_curve.is_none() => {
-                named_curve = Some(parse_whole(inner)?.as_oid().ok()?.to_id_string())
-            }
-            1 => {
-                let bits = parse_whole(inner)?;
-                public = Some(bits.as_bitstring().ok()?.data.to_vec());
-            }
-            _ => {}
-        }
-    }
-    if !KNOWN_CURVES.contains(&named_curve?.as_str()) {
-        return None;
-    }
-    Some(PrivateKey::Ec { public })
-}
-
-/// The encoded inner object of an explicitly tagged field (`[0] …`).
-fn explicit_inner<'a>(field: &BerObject<'a>) -> Option<&'a [u8]> {
-    match &field.content {
-        BerObjectContent::Unknown(any) => Some(any.data),
-        _ => None,
-    }
-}
-
-/// One PEM block: its label and decoded bytes.
-struct PemBlock {
-    label: String,
-    der: Vec<u8>,
-}
-
-/// The PEM blocks of `input`, in order, like repeated `pem.Decode`: a block whose body is not
-/// valid base64 or whose END line does not match is skipped.
-fn pem_blocks(input: &[u8]) -> Vec<PemBlock> {
-    let text = String::from_utf8_lossy(input);
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().map(str::trim_end);
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let end = format!("-----END {label}-----");
-        let mut body = String::new();
-        let mut closed = false;
-        let mut in_headers = true;
-        for line in lines.by_ref() {
-            if line == end {
-                closed = true;
-                break;
-            }
-            if in_headers && line.contains(':') {
-                continue;
-            }
-            in_headers = false;
-            body.push_str(line.trim());
-        }
-        if !closed {
-            break;
-        }
-        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
-            blocks.push(PemBlock {
-                label: label.to_string(),
-                der,
-            });
-        }
-    }
-    blocks
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    #[test]
-    fn a_self_signed_root_ca_passes() {
-        assert!(check_root_ca(&data("ca-rsa.pem"), &data("ca-rsa.key")).is_empty());
-        assert!(check_root_ca(&data("ca-ec.pem"), &data("ca-ec.key")).is_empty());
-        assert!(check_root_ca(&data("ca-ec.pem"), &data("ca-ec-pkcs8.key")).is_empty());
-        assert!(check_root_ca(&data("ca-rsa.pem"), &data("ca-rsa-pkcs8.key")).is_empty());
-    }
-
-    #[test]
-    fn certificate_problems_are_reported_in_kumas_order() {
-        assert_eq!(
-            check_root_ca(&data("leaf.pem"), &data("leaf.key")),
-            vec![
-                "basic constraint 'CA' must be set to 'true' (see X509-SVID: 4.1. Basic Constraints)",
-                "key usage extension 'keyCertSign' must be set (see X509-SVID: 4.3. Key Usage)",
-                "key usage extension 'digitalSignature' must NOT be set (see X509-SVID: Appendix A. X.509 Field Reference)",
-                "key usage extension 'keyAgreement' must NOT be set (see X509-SVID: Appendix A. X.509 Field Reference)",
-                "key usage extension 'keyEncipherment' must NOT be set (see X509-SVID: Appendix A. X.509 Field Reference)",
-            ]
-        );
-        assert_eq!(
-            check_root_ca(&data("intermediate.pem"), &data("intermediate.key")),
-            vec!["certificate must be self-signed (intermediate CAs are not allowed)"]
-        );
-        let mut chain = data("intermediate.pem");
-        chain.extend(data("ca-rsa.pem"));
-        assert_eq!(
-            check_root_ca(&chain, &data("intermediate.key")),
-            vec!["certificate must be a root CA (certificate chains are not allowed)"]
-        );
-    }
-
-    #[test]
-    fn key_pair_problems_read_like_go() {
-        let check = |cert: &[u8], key: &[u8]| check_root_ca(cert, key).join("\n");
-        assert_eq!(
-            check(&data("ca-rsa.pem"), &data("leaf.key")),
-            "not a valid TLS key pair: tls: private key does not match public key"
-        );
-        assert_eq!(
-            check(&data("ca-rsa.pem"), &data("ca-ec.key")),
-            "not a valid TLS key pair: tls: private key type does not match public key type"
-        );
-        assert_eq!(
-            check(&data("ca-ec.pem"), &data("leaf-ec.key")),
-            "not a valid TLS key pair: tls: private key does not match public key"
-        );
-        assert_eq!(
-            check(b"garbage", &data("ca-rsa.key")),
-            "not a valid TLS key pair: tls: failed to find any PEM data in certificate input"
-        );
-        assert_eq!(
-            check(&data("ca-rsa.key"), &data("ca-rsa.key")),
-            "not a valid TLS key pair: tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"
-        );
-        assert_eq!(
-            check(&data("ca-rsa.pem"), b""),
-            "not a valid TLS key pair: tls: failed to find any PEM data in key input"
-        );
-        assert_eq!(
-            check(&data("ca-rsa.pem"), &data("ca-rsa.pem")),
-            "not a valid TLS key pair: tls: found a certificate rather than a key in the PEM for the private key"
-        );
-        assert_eq!(
-            check(
-                &data("ca-rsa.pem"),
-                b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"
-            ),
-            "not a valid TLS key pair: tls: failed to parse private key"
-        );
-        let bad_cert = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(
-            check(bad_cert, &data("ca-rsa.key")).starts_with("not a valid TLS key pair: x509: ")
-        );
-    }
-
-    #[test]
-    fn configs_convert_like_kuma() {
-        let conf = |v: serde_json::Value| v.as_object().cloned();
-        assert_eq!(
-            BuiltinConfig::from_conf(conf(serde_json::json!({"caCert": {"RSAbits": 2048, "expiration": "10y"}})).as_ref()),
-            Err("caCert.expiration: invalid duration \"10y\": expected a number with a unit (ns, us, ms, s, m, h), e.g. \"10s\" or \"1m30s\"".into())
-        );
-        assert_eq!(
-            BuiltinConfig::from_conf(
-                conf(serde_json::json!({"caCert": {"RSAbits": "2048", "expiration": "1h"}}))
-                    .as_ref()
-            ),
-            Ok(BuiltinConfig {
-                rsa_bits: Some(2048),
-                expiration: Some(Duration::from_secs(3600))
-            })
-        );
-        assert_eq!(
-            BuiltinConfig::from_conf(conf(serde_json::json!({"caCert": "x"})).as_ref()),
-            Err(
-                "json: cannot unmarshal string into Go value of type map[string]json.RawMessage"
-                    .into()
-            )
-        );
-        assert_eq!(
-            ProvidedConfig::from_conf(conf(serde_json::json!({"cert": {"inline": "!!"}})).as_ref()),
-            Err("illegal base64 data at input byte 0".into())
-        );
-        assert_eq!(
-            ProvidedConfig::from_conf(
-                conf(serde_json::json!({"cert": {"secret": null}, "key": {"file": "/k"}})).as_ref()
-            ),
-            Ok(ProvidedConfig {
-                cert: Some(DataSource::Secret(String::new())),
-                key: Some(DataSource::File("/k".into())),
-            })
-        );
-    }
-}
+mod tests;
