@@ -11,6 +11,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use serde_json::json;
 use tokio::sync::watch;
 use ursa_actors::config::{Config, StoreType};
+use ursa_actors::liveness::{LeaseSettings, Liveness};
 use ursa_actors::mesh_actor::MeshSettings;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
@@ -101,6 +102,8 @@ pub struct Running {
     bootstrap: ServerHandle,
     xds_shutdown: watch::Sender<bool>,
     xds_thread: std::thread::JoinHandle<()>,
+    /// Renews this instance's lease while it runs (none on the memory store).
+    _liveness: Option<actix::Addr<Liveness>>,
 }
 
 impl Running {
@@ -187,14 +190,23 @@ pub async fn start_with_store(
     let registry = MeshRegistry::new();
     let settings = MeshSettings {
         insight_flush_interval: config.xds_server.dataplane_status_flush_interval.0,
+        instance_id: options.instance_id.as_str().into(),
     };
     let supervisor = Supervisor::boot(
-        store,
+        store.clone(),
         registry.clone(),
         Some(&config.defaults.mesh),
         settings,
     )
     .await?;
+    // Before any stream connects: a subscription of this instance always has a lease to expire.
+    let liveness = Liveness::start(
+        store,
+        registry.clone(),
+        &options.instance_id,
+        LeaseSettings::from(&config.store.postgres.instance_lease),
+    )
+    .await;
     let (xds_shutdown, xds_thread) = start_xds(
         xds_listener,
         Ads::new(registry.clone(), options.instance_id.clone()),
@@ -272,6 +284,7 @@ pub async fn start_with_store(
         },
         xds_shutdown,
         xds_thread,
+        _liveness: liveness,
     })
 }
 

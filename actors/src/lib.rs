@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod kinds;
+pub mod liveness;
 pub mod mesh_actor;
 pub mod overview;
 pub mod page;

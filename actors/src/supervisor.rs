@@ -86,7 +86,7 @@ impl Supervisor {
             let name = mesh.meta.name.clone();
             registry.insert(
                 name,
-                MeshActor::new(mesh, resources, store.clone(), settings)
+                MeshActor::new(mesh, resources, store.clone(), settings.clone())
                     .supervised_by(gone.clone())
                     .start(),
             );
@@ -125,7 +125,7 @@ impl Supervisor {
                     .unwrap_or(mesh);
                 registry.insert(
                     "default".into(),
-                    MeshActor::new(mesh, Vec::new(), store.clone(), settings)
+                    MeshActor::new(mesh, Vec::new(), store.clone(), settings.clone())
                         .supervised_by(gone.clone())
                         .start(),
                 );
@@ -245,7 +245,7 @@ impl Handler<PutMesh> for Supervisor {
                 }
                 e => OpError::create(e),
             })?;
-            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings)
+            let addr = MeshActor::new(mesh, Vec::new(), act.store.clone(), act.settings.clone())
                 .supervised_by(ctx.address().recipient())
                 .start();
             act.registry.insert(msg.name, addr);
@@ -363,7 +363,7 @@ impl Supervisor {
     /// Serves a mesh created through another instance; its actor loads its resources.
     fn adopt(&mut self, ctx: &mut Context<Self>, mesh: Arc<Resource>) {
         let name = mesh.meta.name.clone();
-        let addr = MeshActor::new(mesh, Vec::new(), self.store.clone(), self.settings)
+        let addr = MeshActor::new(mesh, Vec::new(), self.store.clone(), self.settings.clone())
             .supervised_by(ctx.address().recipient())
             .start();
         self.registry.insert(name.clone(), addr.clone());

@@ -31,6 +31,8 @@ pub(super) struct EnvVars {
     store_postgres_tls_cert_path: Option<String>,
     store_postgres_tls_key_path: Option<String>,
     store_postgres_tls_ca_path: Option<String>,
+    store_postgres_instance_lease_renew_interval: Option<String>,
+    store_postgres_instance_lease_timeout: Option<String>,
 
     api_server_interface: Option<String>,
     api_server_port: Option<String>,
@@ -197,6 +199,18 @@ pub(super) fn apply(
         "KUMA_STORE_POSTGRES_TLS_CA_PATH",
         env.store_postgres_tls_ca_path,
         text,
+    )?;
+    set(
+        &mut pg.instance_lease.renew_interval,
+        "KUMA_STORE_POSTGRES_INSTANCE_LEASE_RENEW_INTERVAL",
+        env.store_postgres_instance_lease_renew_interval,
+        duration,
+    )?;
+    set(
+        &mut pg.instance_lease.timeout,
+        "KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT",
+        env.store_postgres_instance_lease_timeout,
+        duration,
     )?;
 
     let api = &mut c.api_server;
@@ -542,6 +556,8 @@ mod tests {
             ("KUMA_STORE_POSTGRES_TLS_CERT_PATH", "/c.pem"),
             ("KUMA_STORE_POSTGRES_TLS_KEY_PATH", "/k.pem"),
             ("KUMA_STORE_POSTGRES_TLS_CA_PATH", "/ca.pem"),
+            ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_RENEW_INTERVAL", "3s"),
+            ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT", "12s"),
             ("KUMA_API_SERVER_INTERFACE", "127.0.0.1"),
             ("KUMA_API_SERVER_PORT", "15681"),
             ("KUMA_API_SERVER_READ_ONLY", "true"),
@@ -609,6 +625,8 @@ mod tests {
         pg.tls.cert_path = "/c.pem".into();
         pg.tls.key_path = "/k.pem".into();
         pg.tls.ca_path = "/ca.pem".into();
+        pg.instance_lease.renew_interval = GoDuration::from_secs(3);
+        pg.instance_lease.timeout = GoDuration::from_secs(12);
         let api = &mut expected.api_server;
         api.interface = "127.0.0.1".into();
         api.port = 15681;
@@ -660,6 +678,9 @@ mod tests {
                 "environment" => continue, // only "universal" is accepted, the default
                 "store_type" => "postgres",
                 "store_postgres_tls_mode" => "verifyCa",
+                // A lease must stay longer than its renewal interval.
+                "store_postgres_instance_lease_renew_interval" => "2s",
+                "store_postgres_instance_lease_timeout" => "77s",
                 n if n.ends_with("_port") => "1234",
                 n if n.ends_with("_enabled") || n.ends_with("read_only") => "t",
                 n if n.ends_with("_timeout") && n.starts_with("store") => "77",

@@ -2,6 +2,7 @@
 //! dataplanes' insights. It is the single writer of that state; request handlers send it one
 //! message per intent and get `Arc`s back, so serialisation happens outside the actor.
 
+mod liveness;
 mod proxies;
 mod remote;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+pub use self::liveness::DisconnectInstance;
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 pub use self::remote::{Refresh, RefreshAll};
 pub use self::writes::{DeleteMeshContents, DeleteResource, PutResource, UpdateMesh};
@@ -49,17 +51,21 @@ pub struct MeshActor {
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct MeshSettings {
     /// How often insights changed by proxies are written to the store
     /// (`xdsServer.dataplaneStatusFlushInterval`).
     pub insight_flush_interval: Duration,
+    /// This control-plane instance (the `controlPlaneInstanceId` of its streams'
+    /// subscriptions, which only it writes); empty when it does not matter (tests).
+    pub instance_id: Arc<str>,
 }
 
 impl Default for MeshSettings {
     fn default() -> Self {
         MeshSettings {
             insight_flush_interval: Duration::from_secs(1),
+            instance_id: "".into(),
         }
     }
 }

@@ -195,6 +195,14 @@ impl MeshActor {
             }
             return;
         }
+        // This instance's own subscriptions stay as it knows them (see `liveness`).
+        let (state, own_differ) = match state {
+            Some(stored) if kind == Kind::DataplaneInsight => {
+                let (merged, differ) = self.with_own_subscriptions(name, stored);
+                (Some(merged), differ)
+            }
+            other => (other, false),
+        };
         let unchanged = match (&state, self.of(kind).get(name)) {
             (Some(new), Some(old)) => **new == **old,
             // A proxy-reported insight not stored yet stays until it is flushed.
@@ -204,6 +212,10 @@ impl MeshActor {
         };
         if !unchanged {
             self.applied(ctx, kind, name, state);
+        }
+        if own_differ {
+            // The store lacks them: write them back with the next flush.
+            self.dirty_insights.insert(name.to_string());
         }
     }
 
