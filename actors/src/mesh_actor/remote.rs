@@ -101,6 +101,11 @@ impl MeshActor {
             }
             let r = act.refreshes.keys.remove(&key).unwrap_or(read);
             match result {
+                // An unreachable store was reported by the write that failed before this read;
+                // the change feed's resync reads everything again once it is back.
+                Err(e @ StoreError::Unavailable(_)) => {
+                    tracing::debug!(mesh = %act.name(), name = %key.1, error = %e, "could not read a changed resource");
+                }
                 Err(e) => {
                     tracing::warn!(mesh = %act.name(), name = %key.1, error = %e, "could not read a changed resource");
                 }
