@@ -191,9 +191,15 @@ impl MeshActor {
         if kind == Kind::Mesh {
             match state {
                 Some(mesh) => {
+                    // Deleted and created again meanwhile (through another instance, before
+                    // this read ran): everything the old mesh held is gone; reload it all.
+                    let other_mesh = self.is_other_mesh(&mesh);
                     if *mesh != *self.mesh {
                         self.mesh = mesh;
                         self.mesh_changed(ctx);
+                    }
+                    if other_mesh {
+                        self.refresh_all(ctx);
                     }
                 }
                 None => self.forget(ctx),
@@ -276,6 +282,13 @@ impl MeshActor {
         }));
     }
 
+    /// True when `stored` is another mesh of the same name than the one this actor holds:
+    /// created anew (a creation time of its own, versions counting from 1 again).
+    fn is_other_mesh(&self, stored: &Resource) -> bool {
+        stored.meta.creation_time != self.mesh.meta.creation_time
+            || stored.meta.version < self.mesh.meta.version
+    }
+
     fn take_all(
         &mut self,
         ctx: &mut Context<Self>,
@@ -283,6 +296,18 @@ impl MeshActor {
         head: Arc<Resource>,
         resources: Vec<Arc<Resource>>,
     ) {
+        let head_key = (Kind::Mesh, head.meta.name.clone());
+        let superseded = self
+            .refreshes
+            .applied
+            .get(&head_key)
+            .is_some_and(|g| *g > generation);
+        if !superseded && self.is_other_mesh(&head) {
+            // This reload is what a new mesh calls for: take its head here, so that taking it
+            // below does not ask for another.
+            self.mesh = head.clone();
+            self.mesh_changed(ctx);
+        }
         self.take_read(
             ctx,
             (Kind::Mesh, head.meta.name.clone()),
