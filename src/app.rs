@@ -10,6 +10,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use serde_json::json;
 use tokio::sync::watch;
 use ursa_actors::config::{Config, StoreType};
+use ursa_actors::liveness::{LeaseSettings, Liveness};
 use ursa_actors::mesh_actor::MeshSettings;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::store::memory::MemoryStore;
@@ -108,6 +109,8 @@ pub struct Running {
     xds_thread: std::thread::JoinHandle<()>,
     /// The threads the mesh actors run on.
     mesh_threads: Vec<actix::Arbiter>,
+    /// Renews this instance's lease while it runs (none on the memory store).
+    _liveness: Option<actix::Addr<Liveness>>,
 }
 
 impl Running {
@@ -210,13 +213,14 @@ pub async fn start_with_store(
     let registry = MeshRegistry::new();
     let settings = MeshSettings {
         insight_flush_interval: config.xds_server.dataplane_status_flush_interval.0,
+        instance_id: options.instance_id.as_str().into(),
     };
     let mesh_threads: Vec<actix::Arbiter> = (0..config.general.mesh_threads())
         .map(|_| actix::Arbiter::new())
         .collect();
     let placement = Placement::new(mesh_threads.iter().map(|a| a.handle()).collect());
     let supervisor = Supervisor::boot(
-        store,
+        store.clone(),
         registry.clone(),
         Some(&config.defaults.mesh),
         settings,
@@ -225,6 +229,14 @@ pub async fn start_with_store(
     .await?;
     let metrics = Arc::new(Metrics::new());
 
+    // Before any stream connects: a subscription of this instance always has a lease to expire.
+    let liveness = Liveness::start(
+        store,
+        registry.clone(),
+        &options.instance_id,
+        LeaseSettings::from(&config.store.postgres.instance_lease),
+    )
+    .await;
     let (xds_shutdown, xds_thread) = start_xds(
         xds_listener,
         Ads::new(
@@ -332,6 +344,7 @@ pub async fn start_with_store(
         xds_shutdown,
         xds_thread,
         mesh_threads,
+        _liveness: liveness,
     })
 }
 

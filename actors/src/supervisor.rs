@@ -85,7 +85,7 @@ impl Spawner {
     /// Starts the actor of `mesh` holding `resources` and publishes it.
     fn spawn(&self, mesh: Arc<Resource>, resources: Vec<Arc<Resource>>) -> Addr<MeshActor> {
         let name = mesh.meta.name.clone();
-        let actor = MeshActor::new(mesh, resources, self.store.clone(), self.settings)
+        let actor = MeshActor::new(mesh, resources, self.store.clone(), self.settings.clone())
             .supervised_by(self.gone.clone());
         let reads = actor.reads();
         let addr = self.placement.start(actor);
@@ -237,11 +237,17 @@ pub struct MeshGone {
 impl Handler<MeshGone> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: MeshGone, _: &mut Self::Context) {
+    fn handle(&mut self, msg: MeshGone, ctx: &mut Self::Context) {
+        if self.registry.get(&msg.name).as_ref() != Some(&msg.actor) {
+            return;
+        }
         self.registry.remove_if(&msg.name, &msg.actor);
         // Like a local delete: a read of the meshes issued before may still show this one.
         self.mesh_ops += 1;
         tracing::info!(mesh = %msg.name, "mesh deleted through another instance");
+        // It may have been created again meanwhile, and an announcement of that which reached
+        // the leaving actor is lost with it: read it once more.
+        self.read_mesh(ctx, msg.name);
     }
 }
 

@@ -712,3 +712,50 @@ async fn commit_throughput() {
     drop(store);
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_leases_expire_by_the_servers_clock() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let leases = store.leases().expect("postgres has leases");
+    let hour = Duration::from_secs(3600);
+    leases.renew("a").await.expect("renew a");
+    leases.renew("b").await.expect("renew b");
+    assert_eq!(
+        leases.expired(hour).await.expect("expired"),
+        Vec::<String>::new()
+    );
+    // The rows carry the server's clock: older than "now() - 0" in a later transaction.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        leases.expired(Duration::ZERO).await.expect("expired"),
+        ["a", "b"]
+    );
+    assert!(
+        !leases.forget("a", hour).await.expect("forget"),
+        "a is not expired by an hour"
+    );
+    assert!(leases.forget("a", Duration::ZERO).await.expect("forget"));
+    assert!(
+        !leases.forget("a", Duration::ZERO).await.expect("forget"),
+        "already gone"
+    );
+    // A renewal brings an instance back.
+    leases.renew("b").await.expect("renew b");
+    assert_eq!(
+        leases.expired(hour).await.expect("expired"),
+        Vec::<String>::new()
+    );
+    let renewed: i64 = db
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM control_plane_instances WHERE renewed_at > started_at",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(renewed, 1, "b renewed its row");
+    db.drop_db().await;
+}

@@ -4,6 +4,7 @@
 
 pub mod cp;
 pub mod envoy;
+pub mod pg;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

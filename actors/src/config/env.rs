@@ -103,6 +103,8 @@ mod tests {
             ("KUMA_STORE_POSTGRES_TLS_CERT_PATH", "/c.pem"),
             ("KUMA_STORE_POSTGRES_TLS_KEY_PATH", "/k.pem"),
             ("KUMA_STORE_POSTGRES_TLS_CA_PATH", "/ca.pem"),
+            ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_RENEW_INTERVAL", "3s"),
+            ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT", "12s"),
             ("KUMA_API_SERVER_INTERFACE", "127.0.0.1"),
             ("KUMA_API_SERVER_PORT", "15681"),
             ("KUMA_API_SERVER_READ_ONLY", "true"),
@@ -175,6 +177,8 @@ mod tests {
         pg.tls.cert_path = "/c.pem".into();
         pg.tls.key_path = "/k.pem".into();
         pg.tls.ca_path = "/ca.pem".into();
+        pg.instance_lease.renew_interval = GoDuration::from_secs(3);
+        pg.instance_lease.timeout = GoDuration::from_secs(12);
         let api = &mut expected.api_server;
         api.interface = "127.0.0.1".into();
         api.port = 15681;

@@ -231,6 +231,32 @@ pub struct PostgresStoreConfig {
     pub max_open_connections: u32,
     /// TLS to the database.
     pub tls: PostgresTlsConfig,
+    /// How instances sharing the database tell each other they are alive (Ursa extension).
+    pub instance_lease: InstanceLeaseConfig,
+}
+
+/// `store.postgres.instanceLease` (Ursa extension): each control-plane instance on a shared
+/// database holds a lease there, renewed every `renewInterval`; once an instance has not
+/// renewed it for `timeout` (by the database's clock) it counts as dead, and a surviving
+/// instance stamps `disconnectTime` on the dataplane subscriptions it had open (X13). A dead
+/// instance's dataplanes are so shown disconnected at most `timeout + renewInterval` after it
+/// died.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct InstanceLeaseConfig {
+    /// How often an instance renews its lease, and looks for expired ones.
+    pub renew_interval: GoDuration,
+    /// How long after its last renewal an instance counts as dead (more than `renewInterval`).
+    pub timeout: GoDuration,
+}
+
+impl Default for InstanceLeaseConfig {
+    fn default() -> InstanceLeaseConfig {
+        InstanceLeaseConfig {
+            renew_interval: GoDuration::from_secs(5),
+            timeout: GoDuration::from_secs(20),
+        }
+    }
 }
 
 impl Default for PostgresStoreConfig {
@@ -244,6 +270,7 @@ impl Default for PostgresStoreConfig {
             connection_timeout: 5,
             max_open_connections: 0,
             tls: PostgresTlsConfig::default(),
+            instance_lease: InstanceLeaseConfig::default(),
         }
     }
 }
@@ -665,7 +692,7 @@ impl Config {
     }
 
     /// Checks what the types alone cannot: Ursa runs in Universal mode only; the servers'
-    /// interface is empty or an IP address.
+    /// interface is empty or an IP address; an instance lease outlives its renewals.
     fn validate(&self) -> Result<(), ConfigError> {
         if self.environment != UNIVERSAL {
             return Err(ConfigError::UnsupportedEnvironment(
@@ -679,6 +706,25 @@ impl Config {
                 reason,
             }
         })?;
+        let lease = &self.store.postgres.instance_lease;
+        if lease.renew_interval.0.is_zero() {
+            return Err(ConfigError::InvalidValue {
+                key: "store.postgres.instanceLease.renewInterval",
+                variable: "KUMA_STORE_POSTGRES_INSTANCE_LEASE_RENEW_INTERVAL",
+                reason: "must be more than 0".into(),
+            });
+        }
+        if lease.timeout.0 <= lease.renew_interval.0 {
+            return Err(ConfigError::InvalidValue {
+                key: "store.postgres.instanceLease.timeout",
+                variable: "KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT",
+                reason: format!(
+                    "{} must be longer than store.postgres.instanceLease.renewInterval ({}): \
+                     a live instance would count as dead between two renewals",
+                    lease.timeout, lease.renew_interval
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -796,6 +842,9 @@ mod tests {
         );
         assert_eq!(pg.tls, PostgresTlsConfig::default());
         assert_eq!(pg.tls.mode, TlsMode::Disable);
+        // Ursa's extension: a dead instance's subscriptions are disconnected within 25 s.
+        assert_eq!(pg.instance_lease.renew_interval.0, Duration::from_secs(5));
+        assert_eq!(pg.instance_lease.timeout.0, Duration::from_secs(20));
         // Ursa's extension: empty is every interface of both families, as Kuma listens.
         assert_eq!(c.api_server.interface, "");
         assert_eq!(c.api_server.port, 5681);
@@ -1068,6 +1117,45 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_lease_outlives_its_renewals() {
+        let c = Config::load(
+            None,
+            vars(&[
+                ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_RENEW_INTERVAL", "200ms"),
+                ("KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT", "1s"),
+            ]),
+        )
+        .expect("load");
+        let lease = &c.store.postgres.instance_lease;
+        assert_eq!(
+            (lease.renew_interval.0, lease.timeout.0),
+            (Duration::from_millis(200), Duration::from_secs(1))
+        );
+        let err = Config::load(
+            None,
+            vars(&[("KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT", "5s")]),
+        )
+        .expect_err("not longer than the interval")
+        .to_string();
+        assert!(
+            err.starts_with(
+                "invalid store.postgres.instanceLease.timeout \
+                 (KUMA_STORE_POSTGRES_INSTANCE_LEASE_TIMEOUT): 5s must be longer"
+            ),
+            "{err}"
+        );
+        let err = yaml("store:\n  postgres:\n    instanceLease:\n      renewInterval: 0s\n")
+            .expect("parses")
+            .validate()
+            .expect_err("zero")
+            .to_string();
+        assert!(
+            err.contains("store.postgres.instanceLease.renewInterval"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn auto_configure_fills_derived_values() {
         let mut c = Config::default();
         c.auto_configure();
@@ -1150,6 +1238,7 @@ mod tests {
                 "reports": {"enabled": true},
                 "store": {
                     "postgres": {"connectionTimeout": 5, "dbName": "kuma", "host": "127.0.0.1",
+                                 "instanceLease": {"renewInterval": "5s", "timeout": "20s"},
                                  "maxOpenConnections": 0, "password": "*****", "port": 15432,
                                  "tls": {"caPath": "", "certPath": "", "keyPath": "",
                                          "mode": "disable"},

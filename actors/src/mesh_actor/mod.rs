@@ -5,6 +5,7 @@
 //! [`XdsSnapshot`](crate::xds::XdsSnapshot) from which each xDS stream generates its proxy's
 //! configuration on the xDS runtime.
 
+mod liveness;
 mod proxies;
 mod remote;
 #[cfg(test)]
@@ -19,6 +20,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::watch;
 
+pub use self::liveness::DisconnectInstance;
 pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
 pub use self::remote::{Refresh, RefreshAll};
 pub use self::writes::{DeleteMeshContents, DeleteResource, PutResource, UpdateMesh};
@@ -55,17 +57,21 @@ pub struct MeshActor {
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct MeshSettings {
     /// How often insights changed by proxies are written to the store
     /// (`xdsServer.dataplaneStatusFlushInterval`).
     pub insight_flush_interval: Duration,
+    /// This control-plane instance (the `controlPlaneInstanceId` of its streams'
+    /// subscriptions, which only it writes); empty when it does not matter (tests).
+    pub instance_id: Arc<str>,
 }
 
 impl Default for MeshSettings {
     fn default() -> Self {
         MeshSettings {
             insight_flush_interval: Duration::from_secs(1),
+            instance_id: "".into(),
         }
     }
 }

@@ -101,6 +101,11 @@ impl MeshActor {
             }
             let r = act.refreshes.keys.remove(&key).unwrap_or(read);
             match result {
+                // An unreachable store was reported by the write that failed before this read;
+                // the change feed's resync reads everything again once it is back.
+                Err(e @ StoreError::Unavailable(_)) => {
+                    tracing::debug!(mesh = %act.name(), name = %key.1, error = %e, "could not read a changed resource");
+                }
                 Err(e) => {
                     tracing::warn!(mesh = %act.name(), name = %key.1, error = %e, "could not read a changed resource");
                 }
@@ -186,14 +191,13 @@ impl MeshActor {
         if kind == Kind::Mesh {
             match state {
                 Some(mesh) => {
-                    // Deleted and created again in between (its creation time is its identity:
-                    // versions restart): the delete took everything in it, so what this actor
-                    // holds may be stale. Reload it all.
-                    let recreated = mesh.meta.creation_time != self.state.mesh.meta.creation_time;
+                    // Deleted and created again meanwhile (through another instance, before
+                    // this read ran): everything the old mesh held is gone; reload it all.
+                    let other_mesh = self.is_other_mesh(&mesh);
                     if *mesh != *self.state.mesh {
                         self.set_mesh(ctx, mesh);
                     }
-                    if recreated {
+                    if other_mesh {
                         self.refresh_all(ctx);
                     }
                 }
@@ -201,6 +205,14 @@ impl MeshActor {
             }
             return;
         }
+        // This instance's own subscriptions stay as it knows them (see `liveness`).
+        let (state, own_differ) = match state {
+            Some(stored) if kind == Kind::DataplaneInsight => {
+                let (merged, differ) = self.with_own_subscriptions(name, stored);
+                (Some(merged), differ)
+            }
+            other => (other, false),
+        };
         let unchanged = match (&state, self.of(kind).get(name)) {
             (Some(new), Some(old)) => **new == **old,
             // A proxy-reported insight not stored yet stays until it is flushed.
@@ -210,6 +222,10 @@ impl MeshActor {
         };
         if !unchanged {
             self.applied(ctx, kind, name, state);
+        }
+        if own_differ {
+            // The store lacks them: write them back with the next flush.
+            self.dirty_insights.insert(name.to_string());
         }
     }
 
@@ -264,6 +280,13 @@ impl MeshActor {
         }));
     }
 
+    /// True when `stored` is another mesh of the same name than the one this actor holds:
+    /// created anew (a creation time of its own, versions counting from 1 again).
+    fn is_other_mesh(&self, stored: &Resource) -> bool {
+        stored.meta.creation_time != self.state.mesh.meta.creation_time
+            || stored.meta.version < self.state.mesh.meta.version
+    }
+
     fn take_all(
         &mut self,
         ctx: &mut Context<Self>,
@@ -271,6 +294,17 @@ impl MeshActor {
         head: Arc<Resource>,
         resources: Vec<Arc<Resource>>,
     ) {
+        let head_key = (Kind::Mesh, head.meta.name.clone());
+        let superseded = self
+            .refreshes
+            .applied
+            .get(&head_key)
+            .is_some_and(|g| *g > generation);
+        if !superseded && self.is_other_mesh(&head) {
+            // This reload is what a new mesh calls for: take its head here, so that taking it
+            // below does not ask for another.
+            self.set_mesh(ctx, head.clone());
+        }
         self.take_read(
             ctx,
             (Kind::Mesh, head.meta.name.clone()),

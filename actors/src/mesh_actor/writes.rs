@@ -20,6 +20,9 @@ use crate::store::{Change, StoreError};
 /// What to do once the store answered for one change.
 type Done = Box<dyn FnOnce(&mut MeshActor, &mut Context<MeshActor>, Result<(), StoreError>) + Send>;
 
+/// What to do once an insight write settled.
+pub(super) type InsightWritten = Box<dyn FnOnce(&mut MeshActor, Result<(), StoreError>) + Send>;
+
 /// One key's pending writes: the state after the latest, and how many are pending.
 type Pending = (Option<Arc<Resource>>, usize);
 
@@ -189,41 +192,57 @@ impl MeshActor {
             .into_iter()
             .collect();
         for name in names {
-            let Some(current) = self.of(Kind::DataplaneInsight).get(&name).cloned() else {
-                continue;
-            };
             if self.has_pending(Kind::DataplaneInsight, &name) {
                 // Something is on its way for this insight: try again next time.
                 self.dirty_insights.insert(name);
                 continue;
             }
-            let mut stored = (*current).clone();
-            stored.meta.version = current.meta.version + 1;
-            let stored = Arc::new(stored);
-            let change = if current.meta.version == 0 {
-                Change::Create(stored.clone())
-            } else {
-                Change::Update {
-                    resource: stored.clone(),
-                    expected: current.meta.version,
-                }
-            };
-            let version = stored.meta.version;
-            let done_name = name.clone();
-            self.enqueue(
-                ctx,
-                (Kind::DataplaneInsight, &name),
-                Some(stored),
-                change,
-                Box::new(move |act, _, r| match r {
+            self.write_insight(ctx, &name, Box::new(|_, _| {}));
+        }
+    }
+
+    /// Writes the insight of `name` as the actor holds it now (nothing when there is none),
+    /// then calls `then` with the outcome; a failed write leaves the insight to the next flush.
+    /// The caller checked that no write of it is pending.
+    pub(super) fn write_insight(
+        &mut self,
+        ctx: &mut Context<Self>,
+        name: &str,
+        then: InsightWritten,
+    ) {
+        self.dirty_insights.remove(name);
+        let Some(current) = self.of(Kind::DataplaneInsight).get(name).cloned() else {
+            return then(self, Ok(()));
+        };
+        let mut stored = (*current).clone();
+        stored.meta.version = current.meta.version + 1;
+        let stored = Arc::new(stored);
+        let change = if current.meta.version == 0 {
+            Change::Create(stored.clone())
+        } else {
+            Change::Update {
+                resource: stored.clone(),
+                expected: current.meta.version,
+            }
+        };
+        let version = stored.meta.version;
+        let done_name = name.to_string();
+        self.enqueue(
+            ctx,
+            (Kind::DataplaneInsight, name),
+            Some(stored),
+            change,
+            Box::new(move |act, _, r| {
+                match &r {
                     Ok(()) => act.insight_stored(&done_name, version),
                     Err(e) => {
                         tracing::warn!(mesh = %act.name(), dataplane = %done_name, error = %e, "could not store a dataplane insight");
                         act.dirty_insights.insert(done_name);
                     }
-                }),
-            );
-        }
+                }
+                then(act, r);
+            }),
+        );
     }
 
     /// The store now holds `version` of the insight: later proxy updates build on it.

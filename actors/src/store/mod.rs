@@ -1,6 +1,7 @@
 //! Where resources are kept durably. Mesh actors hold the working copy and write through a
 //! [`Store`]; at start-up the supervisor loads everything from it.
 
+pub mod lease;
 pub mod memory;
 pub mod postgres;
 
@@ -125,6 +126,11 @@ pub trait Store: Send + Sync + 'static {
     /// Changes made through other control-plane instances; `None` for a store no other
     /// instance can see (memory).
     fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
+        None
+    }
+
+    /// The instances' leases; `None` for a store no other instance can see (memory).
+    fn leases(&self) -> Option<&dyn lease::Leases> {
         None
     }
 }

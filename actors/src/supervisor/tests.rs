@@ -111,3 +111,61 @@ async fn a_mesh_deleted_elsewhere_is_not_brought_back_by_an_older_read() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(names(&registry), ["default"]);
 }
+
+/// A mesh deleted and created again through another instance while this one's actor of it is
+/// reading: the announcement of the new mesh can reach that actor as it leaves (its read found
+/// the mesh gone) and be lost with it; the supervisor, told the actor left, reads the mesh
+/// again and serves the new one, with only the new one's resources.
+#[actix::test]
+async fn a_mesh_created_again_while_its_old_actor_leaves_is_served() {
+    let dp = |port: u32| {
+        Kind::Dataplane
+            .decode(serde_json::json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": port, "tags": {"service": "web"}}]}}))
+            .unwrap()
+    };
+    let store = FakeStore::new();
+    store.remote_put("m", "m", Spec::empty(Kind::Mesh));
+    store.remote_put("m", "old", dp(1));
+    let (_supervisor, registry) = boot(&store).await;
+    store.hold(Hold::ReadsOf(Kind::Mesh));
+    store.remote_delete(Kind::Mesh, "m", "m");
+    store.emit_changed(Kind::Mesh, "m", "m");
+    // The actor's read (the mesh gone) is held while the mesh is created again.
+    store.wait_held(1).await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    store.remote_put("m", "m", Spec::empty(Kind::Mesh));
+    store.remote_put("m", "new", dp(2));
+    store.emit_changed(Kind::Mesh, "m", "m");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.release(0);
+    store.unhold();
+    let names_in_m = || async {
+        let addr = registry.get("m")?;
+        let page = addr
+            .send(crate::mesh_actor::ListResources {
+                kind: Kind::Dataplane,
+                page: PageRequest::ALL,
+            })
+            .await
+            .ok()?;
+        Some(
+            page.items
+                .iter()
+                .map(|r| r.meta.name.clone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = names_in_m().await;
+        if names.as_deref() == Some(&["new".to_string()][..]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new mesh m is not served as it is: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -7,7 +7,8 @@
 //! - scripted failures of a whole commit or of one change;
 //! - writes "through another instance" ([`FakeStore::remote_put`], [`FakeStore::remote_delete`])
 //!   that change the state without telling anyone, and a change feed the test drives
-//!   ([`FakeStore::emit`]) or drops ([`FakeStore::drop_feed`]).
+//!   ([`FakeStore::emit`]) or drops ([`FakeStore::drop_feed`]);
+//! - instance leases whose expiry the test decides ([`FakeStore::expire`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::kinds::{Kind, Spec};
 use crate::page::{Page, PageRequest};
 use crate::resource::Resource;
+use crate::store::lease::Leases;
 use crate::store::memory::MemoryStore;
 use crate::store::{Change, Store, StoreError, StoreEvent, StoreFuture};
 
@@ -47,6 +49,12 @@ pub enum Call {
     List(Kind, Option<String>),
     /// The start-up load.
     LoadAll,
+    /// A lease renewal of an instance.
+    Renew(String),
+    /// A look for expired leases.
+    Expired,
+    /// A deletion of an expired lease.
+    Forget(String),
 }
 
 impl Call {
@@ -103,6 +111,10 @@ struct Script {
     /// Failures of one change of a key, the next time it is committed.
     change_failures: Vec<((Kind, String, String), StoreError)>,
     feed: Option<mpsc::Sender<StoreEvent>>,
+    /// Instance leases: whether each has expired.
+    leases: std::collections::BTreeMap<String, bool>,
+    /// Renewals fail (the store is unreachable).
+    renewals_fail: bool,
 }
 
 struct Shared {
@@ -257,6 +269,27 @@ impl FakeStore {
     /// What the store holds now (not logged, never held).
     pub fn stored(&self, kind: Kind, mesh: &str, name: &str) -> Option<Arc<Resource>> {
         now(self.shared.state.get(kind, mesh, name)).ok().flatten()
+    }
+
+    /// The lease of `instance` expires (as if it stopped renewing it long enough ago); a
+    /// renewal makes it live again.
+    pub fn expire(&self, instance: &str) {
+        self.script().leases.insert(instance.to_owned(), true);
+    }
+
+    /// From now on renewals fail as with an unreachable store (`false`: they work again).
+    pub fn fail_renewals(&self, fail: bool) {
+        self.script().renewals_fail = fail;
+    }
+
+    /// `instance` (another one) renews its lease.
+    pub fn renew_as(&self, instance: &str) {
+        self.script().leases.insert(instance.to_owned(), false);
+    }
+
+    /// Whether `instance` has a lease, and whether it expired.
+    pub fn lease(&self, instance: &str) -> Option<bool> {
+        self.script().leases.get(instance).copied()
     }
 
     /// Sends `event` on the change feed (false when nobody subscribed or it was dropped).
@@ -432,5 +465,46 @@ impl Store for FakeStore {
         let (tx, rx) = mpsc::channel(1024);
         self.script().feed = Some(tx);
         Some(rx)
+    }
+
+    fn leases(&self) -> Option<&dyn Leases> {
+        Some(self)
+    }
+}
+
+/// Leases are renewed, found expired and forgotten at once (and logged); [`FakeStore::expire`]
+/// stands for the time that passes.
+impl Leases for FakeStore {
+    fn renew(&self, instance: &str) -> StoreFuture<()> {
+        let mut script = self.script();
+        script.calls.push(Call::Renew(instance.to_owned()));
+        if script.renewals_fail {
+            let down = StoreError::Unavailable("connection refused".into());
+            return Box::pin(std::future::ready(Err(down)));
+        }
+        script.leases.insert(instance.to_owned(), false);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn expired(&self, _timeout: Duration) -> StoreFuture<Vec<String>> {
+        let mut script = self.script();
+        script.calls.push(Call::Expired);
+        let expired = script
+            .leases
+            .iter()
+            .filter(|(_, expired)| **expired)
+            .map(|(id, _)| id.clone())
+            .collect();
+        Box::pin(std::future::ready(Ok(expired)))
+    }
+
+    fn forget(&self, instance: &str, _timeout: Duration) -> StoreFuture<bool> {
+        let mut script = self.script();
+        script.calls.push(Call::Forget(instance.to_owned()));
+        let forgotten = script.leases.get(instance) == Some(&true);
+        if forgotten {
+            script.leases.remove(instance);
+        }
+        Box::pin(std::future::ready(Ok(forgotten)))
     }
 }

@@ -3,6 +3,7 @@
 //! stalling or answering out of order on purpose.
 
 mod group_commit;
+mod liveness;
 mod overlay;
 mod remote;
 

@@ -149,3 +149,29 @@ async fn the_read_bookkeeping_does_not_grow_with_the_changes_read() {
         }
     );
 }
+
+/// A read after the mesh's delete may find it created again (through another instance,
+/// before the read ran): that is another mesh, and nothing of the old one's is left.
+#[actix::test]
+async fn a_mesh_deleted_and_created_again_meanwhile_keeps_nothing_of_the_old_one() {
+    let store = FakeStore::new();
+    let addr = start(&store);
+    store.remote_put("m", "old", dataplane(1));
+    refresh(&addr, "old");
+    port_eventually(&addr, "old", 1).await;
+    // Deleted and created again elsewhere (a new creation time), with a new resource.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    store.remote_delete(Kind::Mesh, "m", "m");
+    store.remote_put("m", "m", Spec::empty(Kind::Mesh));
+    store.remote_put("m", "new", dataplane(2));
+    // The delete's notification: the read finds the new mesh.
+    addr.do_send(Refresh {
+        kind: Kind::Mesh,
+        name: "m".into(),
+    });
+    port_eventually(&addr, "new", 2).await;
+    assert!(
+        get(&addr, "old").await.is_err(),
+        "a resource of the deleted mesh survived"
+    );
+}

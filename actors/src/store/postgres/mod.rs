@@ -63,6 +63,12 @@
 //! loads after it has missed nothing. A subscriber that falls 1024 events behind gets a
 //! `Resync` instead of the dropped events.
 //!
+//! # Instance leases
+//!
+//! `control_plane_instances(id, started_at, renewed_at)` holds one lease per control-plane
+//! instance ([`super::lease::Leases`]): renewed with the server's `now()`, found expired by
+//! comparing with the server's `now()`, so the instances' clocks never matter.
+//!
 //! # Failures
 //!
 //! Connection-level failures (refused, reset, timed out after `connectionTimeout`, the server
@@ -71,6 +77,7 @@
 //! password: the driver does not echo it and the configuration is never formatted.
 
 mod error;
+mod lease;
 mod listen;
 mod migrations;
 mod read;
@@ -281,6 +288,10 @@ impl Store for PostgresStore {
 
     fn commit(&self, changes: Vec<Change>) -> StoreFuture<Vec<Result<(), StoreError>>> {
         Box::pin(commit(self.pool.clone(), self.instance.clone(), changes))
+    }
+
+    fn leases(&self) -> Option<&dyn super::lease::Leases> {
+        Some(self)
     }
 
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {

@@ -108,3 +108,19 @@ pub(super) const SCHEMA_VERSION: &str = "SELECT coalesce(max(version), 0) FROM s
 /// Records one applied migration. `$1`: version, `$2`: description.
 pub(super) const RECORD_MIGRATION: &str =
     "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)";
+
+/// Creates or renews the lease of instance `$1`, by the server's clock.
+pub(super) const RENEW_LEASE: &str = "\
+INSERT INTO control_plane_instances (id) VALUES ($1)
+ON CONFLICT (id) DO UPDATE SET renewed_at = now()";
+
+/// The instances whose lease was last renewed more than `$1` seconds ago.
+pub(super) const EXPIRED_LEASES: &str = "\
+SELECT id FROM control_plane_instances
+WHERE renewed_at < now() - make_interval(secs => $1::float8)
+ORDER BY id";
+
+/// Deletes the lease of instance `$1` if it was last renewed more than `$2` seconds ago.
+pub(super) const FORGET_LEASE: &str = "\
+DELETE FROM control_plane_instances
+WHERE id = $1 AND renewed_at < now() - make_interval(secs => $2::float8)";
