@@ -297,9 +297,7 @@ impl Fake {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                if let Some(req) = serve(stream, &respond) {
-                    log.lock().unwrap().push(req);
-                }
+                serve(stream, &respond, &log);
             }
         });
         Fake { addr, seen }
@@ -316,7 +314,9 @@ impl Fake {
     }
 }
 
-fn serve(stream: TcpStream, respond: &Responder) -> Option<Seen> {
+// The request is recorded before the answer is written: a client that has its answer
+// must find its request in `requests()`.
+fn serve(stream: TcpStream, respond: &Responder, log: &Mutex<Vec<Seen>>) -> Option<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut request_line = String::new();
@@ -342,6 +342,11 @@ fn serve(stream: TcpStream, respond: &Responder) -> Option<Seen> {
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
     let (status, content_type, answer) = respond(&request_line);
+    log.lock().unwrap().push(Seen {
+        request_line,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
     let mut stream = stream;
     let head = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -349,11 +354,7 @@ fn serve(stream: TcpStream, respond: &Responder) -> Option<Seen> {
     );
     stream.write_all(head.as_bytes()).ok();
     stream.write_all(answer.as_bytes()).ok();
-    Some(Seen {
-        request_line,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Some(())
 }
 
 /// A loopback port nothing listens on.
