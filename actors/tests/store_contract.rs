@@ -633,6 +633,80 @@ async fn times_are_kept(store: Dyn) {
     assert!(back.meta.creation_time < back.meta.modification_time);
 }
 
+async fn a_secret_is_created_once(store: Dyn) {
+    let first = store
+        .get_or_create_secret("test/key", Box::new(|| b"one".to_vec()))
+        .await
+        .expect("create");
+    assert_eq!(first, b"one");
+    let again = store
+        .get_or_create_secret("test/key", Box::new(|| panic!("not generated twice")))
+        .await
+        .expect("read back");
+    assert_eq!(again, b"one");
+    // Arbitrary bytes survive, and names are independent.
+    let binary: Vec<u8> = (0..=255).collect();
+    let other = binary.clone();
+    let got = store
+        .get_or_create_secret("test/other", Box::new(move || other))
+        .await
+        .expect("binary");
+    assert_eq!(got, binary);
+    assert!(store
+        .get_or_create_secret("bad name", Box::new(Vec::new))
+        .await
+        .is_err());
+}
+
+async fn racing_creators_end_with_one_secret(store: Dyn) {
+    // Many creators at once, each with its own value: all of them get the same one.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16u8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .get_or_create_secret("race/key", Box::new(move || vec![i; 32]))
+                .await
+                .expect("get or create")
+        });
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(value) = tasks.join_next().await {
+        seen.insert(value.expect("task"));
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let stored = seen.into_iter().next().unwrap();
+    assert_eq!(
+        store.secrets("race/").await.expect("list"),
+        vec![("race/key".to_string(), stored)]
+    );
+}
+
+async fn secrets_are_listed_by_prefix_in_name_order(store: Dyn) {
+    for name in ["revoked/b", "revoked/a", "revokedx", "key", "revoked/c"] {
+        store
+            .get_or_create_secret(name, Box::new(move || name.as_bytes().to_vec()))
+            .await
+            .expect("create");
+    }
+    let names = |list: Vec<(String, Vec<u8>)>| -> Vec<String> {
+        list.into_iter()
+            .map(|(n, v)| {
+                assert_eq!(n.as_bytes(), &v[..]);
+                n
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(store.secrets("revoked/").await.expect("list")),
+        ["revoked/a", "revoked/b", "revoked/c"]
+    );
+    assert_eq!(names(store.secrets("").await.expect("list")).len(), 5);
+    assert!(store.secrets("none/").await.expect("list").is_empty());
+    // Secrets are not resources: nothing of them shows in the resource tables.
+    assert!(store.load_all().await.expect("load").is_empty());
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         /// The contract on the memory store.
@@ -676,4 +750,7 @@ contract!(
     versions_follow_updates,
     concurrent_writers_stay_consistent,
     times_are_kept,
+    a_secret_is_created_once,
+    racing_creators_end_with_one_secret,
+    secrets_are_listed_by_prefix_in_name_order,
 );

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::secrets::{check_name, Generate};
 use super::{Store, StoreError, StoreFuture};
 use crate::kinds::Kind;
 use crate::page::{Page, PageRequest};
@@ -16,6 +17,7 @@ type Key = (Kind, String, String);
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<Key, Arc<Resource>>>,
+    secrets: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -28,6 +30,10 @@ impl MemoryStore {
         // A poisoned lock only means another thread panicked mid-call; the map is still whole
         // because every mutation is a single insert/remove.
         self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn secret_map(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn key(kind: Kind, mesh: &str, name: &str) -> Key {
@@ -105,5 +111,27 @@ impl Store for MemoryStore {
 
     fn load_all(&self) -> StoreFuture<Vec<Arc<Resource>>> {
         ready(Ok(self.items().values().cloned().collect()))
+    }
+
+    fn get_or_create_secret(&self, name: &str, generate: Generate) -> StoreFuture<Vec<u8>> {
+        if let Err(e) = check_name(name) {
+            return ready(Err(e));
+        }
+        let value = self
+            .secret_map()
+            .entry(name.to_owned())
+            .or_insert_with(generate)
+            .clone();
+        ready(Ok(value))
+    }
+
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
+        let found = self
+            .secret_map()
+            .range(prefix.to_owned()..)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        ready(Ok(found))
     }
 }

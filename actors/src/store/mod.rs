@@ -3,6 +3,7 @@
 
 pub mod memory;
 pub mod postgres;
+pub mod secrets;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -121,6 +122,14 @@ pub trait Store: Send + Sync + 'static {
             Ok(results)
         })
     }
+
+    /// The control-plane secret `name`, created from `generate()` when the store has none;
+    /// instances racing to create it all get the one that was stored (see [`secrets`]).
+    fn get_or_create_secret(&self, name: &str, generate: secrets::Generate)
+        -> StoreFuture<Vec<u8>>;
+
+    /// Every secret whose name starts with `prefix`, in name order.
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>>;
 
     /// Changes made through other control-plane instances; `None` for a store no other
     /// instance can see (memory).

@@ -16,11 +16,18 @@ struct Migration {
 }
 
 /// Every migration this binary knows, oldest first; numbers never change once released.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "resources table",
-    sql: include_str!("migrations/0001_resources.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "resources table",
+        sql: include_str!("migrations/0001_resources.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "secrets table",
+        sql: include_str!("migrations/0002_secrets.sql"),
+    },
+];
 
 /// The newest schema version this binary knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -20,7 +20,8 @@
 //! `(mesh, kind, name)` serves a list of one kind in one mesh and the cascade of a mesh delete.
 //! Text columns use the `"C"` collation: the order is byte order, the memory store's. `json`
 //! rather than `jsonb` keeps the text as written (jsonb rejects the `\u0000` escape that a
-//! spec string may contain, and costs a parse per write). `schema_migrations` records the
+//! spec string may contain, and costs a parse per write). `secrets` holds control-plane secrets
+//! (name, `bytea` value, creation time; see [`crate::store::secrets`]). `schema_migrations` records the
 //! migrations applied; they are embedded in the binary, applied by [`PostgresStore::connect`]
 //! (or [`migrate`]) in one transaction under `pg_advisory_xact_lock`, so instances starting
 //! together apply each once; a database whose schema is newer than the binary is refused.
@@ -70,6 +71,7 @@ mod error;
 mod listen;
 mod migrations;
 mod read;
+mod secrets;
 mod sql;
 mod tls;
 mod write;
@@ -261,6 +263,22 @@ impl Store for PostgresStore {
 
     fn commit(&self, changes: Vec<Change>) -> StoreFuture<Vec<Result<(), StoreError>>> {
         Box::pin(commit(self.pool.clone(), changes))
+    }
+
+    fn get_or_create_secret(
+        &self,
+        name: &str,
+        generate: crate::store::secrets::Generate,
+    ) -> StoreFuture<Vec<u8>> {
+        let pool = self.pool.clone();
+        let name = name.to_owned();
+        Box::pin(async move { secrets::get_or_create(&pool, &name, generate).await })
+    }
+
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
+        let pool = self.pool.clone();
+        let prefix = prefix.to_owned();
+        Box::pin(async move { secrets::list(&pool, &prefix).await })
     }
 
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {

@@ -17,7 +17,7 @@ use crate::resource::{Meta, Resource};
 use crate::store::StoreError;
 
 /// Why a read failed.
-enum Failure {
+pub(super) enum Failure {
     /// The database said no (or the connection failed).
     Db(tokio_postgres::Error),
     /// What it returned makes no resource.
@@ -39,7 +39,7 @@ impl From<StoreError> for Failure {
 /// Runs `read` on a pooled connection, and again on another while the one it got was dead
 /// (after a server restart every pooled connection may be; each fails at once). When the
 /// server itself is gone, getting a new connection fails and ends the loop.
-async fn with_client<T, F, Fut>(pool: &Pool, mut read: F) -> Result<T, StoreError>
+pub(super) async fn with_client<T, F, Fut>(pool: &Pool, mut read: F) -> Result<T, StoreError>
 where
     F: FnMut(Client) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,

@@ -89,6 +89,17 @@ ORDER BY r.name";
 pub(super) const LOAD_ALL: &str = "\
 SELECT kind, mesh, name, version, creation_time, modification_time, spec FROM resources";
 
+/// Stores a secret unless one of that name exists. `$1`: name, `$2`: value.
+pub(super) const INSERT_SECRET: &str =
+    "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+/// One secret. `$1`: name.
+pub(super) const GET_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
+
+/// The secrets whose names start with `$1`, by name.
+pub(super) const LIST_SECRETS: &str =
+    "SELECT name, value FROM secrets WHERE starts_with(name, $1) ORDER BY name";
+
 /// Serialises schema migrations between instances starting together (released at COMMIT).
 pub(super) const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
