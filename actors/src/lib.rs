@@ -8,6 +8,7 @@ pub mod kinds;
 pub mod mesh_actor;
 pub mod overview;
 pub mod page;
+pub mod precondition;
 pub mod proto;
 pub mod registry;
 pub mod resource;
@@ -19,4 +20,5 @@ pub mod xds;
 
 pub use error::{Error, Op, OpError};
 pub use kinds::{Kind, Spec, ValidSpec};
+pub use precondition::{Precondition, WriteOptions};
 pub use resource::{Meta, Resource};

@@ -75,6 +75,7 @@ async fn another_instance_changes_arrive_as_events() {
                 kind: Kind::TrafficLog,
                 mesh: "m".into(),
                 name: "absent".into(),
+                expected: None,
             },
             Change::Create(resource(Kind::TrafficRoute, "m", "r2")),
         ])

@@ -2,6 +2,7 @@
 //! [`dispatch`], which applies Kuma's transport rules (path cleaning, CORS, 404/405/406/415,
 //! read-only mode) before a handler in [`handlers`] talks to the actors.
 
+pub mod conditional;
 pub mod cors;
 pub mod error;
 pub mod handlers;
@@ -136,14 +137,19 @@ async fn route(
         Bytes::new()
     };
     let query = Query::parse(req.query_string());
+    let write = if *method == Method::PUT || *method == Method::DELETE {
+        conditional::write_options(req.headers(), &query)?
+    } else {
+        Default::default()
+    };
     match (method.clone(), route) {
         (_, Route::Index) => Ok(static_json(&state.index)),
         (_, Route::Config) => Ok(static_json(&state.config)),
         (_, Route::Catalog) => Ok(static_json(&state.catalog)),
         (_, Route::Meshes) => handlers::list_meshes(state, path, &query).await,
         (Method::GET, Route::Mesh { name }) => handlers::get_mesh(state, &name).await,
-        (Method::PUT, Route::Mesh { name }) => handlers::put_mesh(state, &name, &body).await,
-        (_, Route::Mesh { name }) => handlers::delete_mesh(state, &name).await,
+        (Method::PUT, Route::Mesh { name }) => handlers::put_mesh(state, &name, &body, write).await,
+        (_, Route::Mesh { name }) => handlers::delete_mesh(state, &name, write).await,
         (_, Route::Collection { mesh, kind }) => {
             handlers::list_resources(state, &mesh, kind, path, &query).await
         }
@@ -152,10 +158,10 @@ async fn route(
             handlers::get_resource(state, &mesh, kind, &name).await
         }
         (Method::PUT, Route::Item { mesh, kind, name }) => {
-            handlers::put_resource(state, &mesh, kind, &name, &body).await
+            handlers::put_resource(state, &mesh, kind, &name, &body, write).await
         }
         (_, Route::Item { mesh, kind, name }) => {
-            handlers::delete_resource(state, &mesh, kind, &name).await
+            handlers::delete_resource(state, &mesh, kind, &name, write).await
         }
         (_, Route::Overviews { mesh }) => {
             handlers::list_overviews(state, mesh.as_deref(), path, &query).await

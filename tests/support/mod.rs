@@ -11,6 +11,7 @@ use actix_web::dev::ServerHandle;
 use ursa_actors::config::Config;
 use ursa_cp::app::{self, Options};
 
+pub mod pg;
 pub mod process;
 
 /// A running control plane, stopped on drop.

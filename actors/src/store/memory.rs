@@ -41,6 +41,36 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Deletes a resource (at `expected`, if given) and what it owns, under one lock.
+    fn remove(
+        &self,
+        kind: Kind,
+        mesh: &str,
+        name: &str,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut items = self.items();
+        let key = Self::key(kind, mesh, name);
+        match items.get(&key) {
+            None => return Err(StoreError::NotFound),
+            Some(r) if expected.is_some_and(|v| v != r.meta.version) => {
+                return Err(StoreError::Conflict)
+            }
+            Some(_) => {}
+        }
+        items.remove(&key);
+        match kind {
+            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
+            Kind::Dataplane => {
+                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 fn ready<T: Send + 'static>(r: Result<T, StoreError>) -> StoreFuture<T> {
     Box::pin(std::future::ready(r))
 }
@@ -73,18 +103,11 @@ impl Store for MemoryStore {
     }
 
     fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()> {
-        let mut items = self.items();
-        if items.remove(&Self::key(kind, mesh, name)).is_none() {
-            return ready(Err(StoreError::NotFound));
-        }
-        match kind {
-            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
-            Kind::Dataplane => {
-                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
-            }
-            _ => {}
-        }
-        ready(Ok(()))
+        ready(self.remove(kind, mesh, name, None))
+    }
+
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()> {
+        ready(self.remove(kind, mesh, name, Some(expected)))
     }
 
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {

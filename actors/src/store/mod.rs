@@ -53,6 +53,8 @@ pub enum Change {
         mesh: String,
         /// Its name.
         name: String,
+        /// Only if the stored version is this one (`Conflict` otherwise); `None`: any version.
+        expected: Option<u64>,
     },
 }
 
@@ -84,6 +86,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a resource and everything it owns (a mesh: all its resources; a dataplane: its
     /// insight).
     fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()>;
+    /// Deletes like [`Store::delete`], only if the stored version is `expected` (`Conflict`
+    /// otherwise), in one atomic step.
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()>;
     /// One resource.
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>>;
     /// A page of one kind, in one mesh or all, ordered by name then mesh.
@@ -111,7 +116,18 @@ pub trait Store: Send + Sync + 'static {
                         Box::pin(std::future::ready(Err(StoreError::Conflict)))
                     }
                 }
-                Change::Delete { kind, mesh, name } => self.delete(kind, &mesh, &name),
+                Change::Delete {
+                    kind,
+                    mesh,
+                    name,
+                    expected: None,
+                } => self.delete(kind, &mesh, &name),
+                Change::Delete {
+                    kind,
+                    mesh,
+                    name,
+                    expected: Some(v),
+                } => self.delete_at(kind, &mesh, &name, v),
             });
         }
         Box::pin(async move {

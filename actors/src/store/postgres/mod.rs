@@ -33,7 +33,8 @@
 //! so one change cannot abort the others: an insert is `ON CONFLICT DO NOTHING` (no row →
 //! `AlreadyExists`), an update is `WHERE version = expected` (no row → `Conflict`, or
 //! `NotFound` when the key was absent), a delete removes what the resource owns in the same
-//! statement (a Mesh: everything in the mesh; a Dataplane: its insight; no row → `NotFound`).
+//! statement (a Mesh: everything in the mesh; a Dataplane: its insight; no row → `NotFound`;
+//! given a version, only a row at that version, else `Conflict`).
 //! As in the memory store, an update whose new version is not `expected + 1` is a `Conflict`.
 //! A transaction aborted by a deadlock with a concurrent writer is run again, and so is one
 //! whose pooled connection turned out to be dead before COMMIT was sent (a server restart):
@@ -235,6 +236,18 @@ impl Store for PostgresStore {
             kind,
             mesh: mesh.to_owned(),
             name: name.to_owned(),
+            expected: None,
+        };
+        Box::pin(async move { single(commit(pool, vec![change]).await) })
+    }
+
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        let change = Change::Delete {
+            kind,
+            mesh: mesh.to_owned(),
+            name: name.to_owned(),
+            expected: Some(expected),
         };
         Box::pin(async move { single(commit(pool, vec![change]).await) })
     }
