@@ -19,8 +19,9 @@ use ursa_actors::supervisor::{BootError, Placement, Supervisor};
 
 use crate::api::{self, cors::Cors, ApiState};
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
-use crate::diagnostics::{self, Metrics};
+use crate::diagnostics::{self, Metrics, Readiness};
 use crate::http::server::{serve, ServeOptions};
+use crate::metered::Metered;
 use crate::xds::ads::Ads;
 
 /// Why the control plane could not start.
@@ -149,6 +150,7 @@ fn bind(
 
 /// Starts everything; must run inside an actix system.
 pub async fn start(mut config: Config, options: Options) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
     let store: Arc<dyn Store> = match config.store.kind {
         StoreType::Memory => Arc::new(MemoryStore::new()),
         StoreType::Postgres => {
@@ -162,6 +164,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             Arc::new(store)
         }
     };
+    let store: Arc<dyn Store> = Arc::new(Metered::new(store, metrics.store.clone()));
     // Every server binds the API interface (`apiServer.interface`).
     let interface = config.api_server.interface.clone();
     let (api_listener, api_addr) = bind(&interface, config.api_server.port, "apiServer.port")?;
@@ -196,7 +199,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         .collect();
     let placement = Placement::new(mesh_threads.iter().map(|a| a.handle()).collect());
     let supervisor = Supervisor::boot(
-        store,
+        store.clone(),
         registry.clone(),
         Some(&config.defaults.mesh),
         settings,
@@ -204,11 +207,12 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     )
     .await?;
     let instance_id = uuid::Uuid::new_v4().to_string();
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(metrics.observe_meshes(registry.clone()));
 
     let (xds_shutdown, xds_thread) = start_xds(
         xds_listener,
-        Ads::new(registry.clone(), instance_id, metrics.xds.clone()),
+        Ads::new(registry.clone(), instance_id, metrics.xds.clone())
+            .with_max_streams(config.limits.xds.max_streams as usize),
     )?;
 
     let limits = config.limits.http.clone();
@@ -241,7 +245,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             limits: limits.clone(),
             handle_signals: false,
         },
-        diagnostics::configure(metrics),
+        diagnostics::configure(metrics.clone(), Arc::new(Readiness::new(store))),
     )
     .map_err(|source| StartError::Bind {
         addr: diagnostics_addr.to_string(),
@@ -268,6 +272,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         })),
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
+        metrics: metrics.api.clone(),
     });
     let api = serve(
         vec![api_listener],

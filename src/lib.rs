@@ -7,4 +7,5 @@ pub mod bootstrap;
 pub mod diagnostics;
 pub mod dp;
 pub mod http;
+pub mod metered;
 pub mod xds;

@@ -54,11 +54,14 @@ fn dataplane(name: &str) -> Value {
            "networking": {"address": "127.0.0.1", "inbound": [{"port": 1, "tags": {"service": "web"}}]}})
 }
 
+/// A request (method, path, body, headers) and the status it gets.
+type Step<'a> = (&'a str, &'a str, Option<Value>, Vec<(&'a str, String)>, u16);
+
 fn dry_runs_change_nothing(s: &TestServer) {
     let stale = "\"999\"".to_string();
     // (method, path, body, headers, expected status), in an order where each real call sets up
     // the next.
-    let steps: Vec<(&str, &str, Option<Value>, Vec<(&str, String)>, u16)> = vec![
+    let steps: Vec<Step> = vec![
         (
             "PUT",
             "/meshes/dry",

@@ -47,6 +47,8 @@ pub struct ApiState {
     pub config: Bytes,
     /// Body of `GET /catalog`.
     pub catalog: Bytes,
+    /// Requests by route and status, and their latency.
+    pub metrics: std::sync::Arc<crate::diagnostics::ApiMetrics>,
 }
 
 /// Registers the API on an actix-web app.
@@ -83,11 +85,23 @@ pub async fn dispatch(
             );
         }
     }
+    let elapsed = started.elapsed();
+    let template = match routes::cleaned(req.path()) {
+        Some(_) => "redirect".to_string(),
+        None => Route::resolve(&routes::segments(req.path()))
+            .map_or_else(|| "unmatched".to_string(), |r| r.template()),
+    };
+    state.metrics.observe(
+        &template,
+        req.method().as_str(),
+        resp.status().as_u16(),
+        elapsed,
+    );
     tracing::debug!(
         method = %req.method(),
         path = %req.path(),
         status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "request"
     );
     resp

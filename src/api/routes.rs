@@ -97,6 +97,25 @@ impl Route {
         })
     }
 
+    /// The route's path template, e.g. `/meshes/:mesh/traffic-routes/:name` (a metric label:
+    /// one per endpoint, whatever the names in the path; `:` rather than `{}` because some
+    /// text-format parsers mistake braces in a label value for the end of the label set).
+    pub fn template(&self) -> String {
+        match self {
+            Route::Index => "/".into(),
+            Route::Config => "/config".into(),
+            Route::Catalog => "/catalog".into(),
+            Route::Meshes => "/meshes".into(),
+            Route::Mesh { .. } => "/meshes/:name".into(),
+            Route::Collection { kind, .. } => format!("/meshes/:mesh/{}", kind.segment()),
+            Route::Item { kind, .. } => format!("/meshes/:mesh/{}/:name", kind.segment()),
+            Route::Global { kind } => format!("/{}", kind.segment()),
+            Route::Overviews { mesh: None } => format!("/{OVERVIEWS}"),
+            Route::Overviews { mesh: Some(_) } => format!("/meshes/:mesh/{OVERVIEWS}"),
+            Route::Overview { .. } => format!("/meshes/:mesh/{OVERVIEWS}/:name"),
+        }
+    }
+
     /// The methods the route accepts, in the order Kuma lists them.
     pub fn methods(&self) -> &'static [Method] {
         match self {

@@ -329,6 +329,7 @@ pub static SECTIONS: &[Section] = &[
     Section { path: "reports", doc: "Usage reports." },
     Section { path: "limits", doc: "(Ursa extension) Bounds on what clients can make the control plane hold." },
     Section { path: "limits.http", doc: "Every HTTP server of the control plane (API, bootstrap, diagnostics). A request that breaks a limit gets Kuma's error JSON (408, 413, 414, 431, 503) and its connection is closed." },
+    Section { path: "limits.xds", doc: "The xDS (ADS) server." },
 ];
 
 /// Every key, in file order.
@@ -422,6 +423,8 @@ pub static KEYS: &[Key] = &[
         "Open connections per server; further connections wait in the listen backlog until one closes. 0 means a quarter of the process's file-descriptor limit (which Ursa raises to its hard limit at start).", ursa),
     key!("limits.http.maxConnectionsPerClient", "KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT", limits.http.max_connections_per_client,
         "Open connections per client address and server; beyond it a connection gets 503 and is closed at once, so a flooding client runs out of its own share. 0 means no cap.", ursa),
+    key!("limits.xds.maxStreams", "KUMA_LIMITS_XDS_MAX_STREAMS", limits.xds.max_streams,
+        "ADS streams open at once on this instance; a stream beyond it ends at once with RESOURCE_EXHAUSTED (Envoy retries, possibly on another instance) and a warning is logged (at most one line per 10 s). 0 means no cap.", ursa),
 ];
 
 /// The key a variable sets.

@@ -488,6 +488,24 @@ impl Default for DataplaneTokenApiConfig {
 pub struct LimitsConfig {
     /// Every HTTP server of the control plane (API, bootstrap).
     pub http: HttpLimits,
+    /// The xDS server.
+    pub xds: XdsLimits,
+}
+
+/// `limits.xds`: what the xDS server holds at most.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct XdsLimits {
+    /// ADS streams open at once on this instance (0 = no cap).
+    pub max_streams: u32,
+}
+
+impl Default for XdsLimits {
+    fn default() -> XdsLimits {
+        XdsLimits {
+            max_streams: 20_000,
+        }
+    }
 }
 
 /// `limits.http`: time and connection limits of each HTTP server.
@@ -1078,7 +1096,8 @@ mod tests {
                 "general": {"advertisedHostname": "localhost", "workerThreads": 0},
                 "limits": {"http": {"idleTimeout": "30s", "maxConnections": 0,
                                     "maxConnectionsPerClient": 256, "readBodyTimeout": "10s",
-                                    "readHeaderTimeout": "5s"}},
+                                    "readHeaderTimeout": "5s"},
+                           "xds": {"maxStreams": 20000}},
                 "monitoringAssignmentServer": {"assignmentRefreshInterval": "1s", "grpcPort": 5676},
                 "reports": {"enabled": true},
                 "store": {
