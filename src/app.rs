@@ -272,6 +272,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         })),
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
+        openapi: Bytes::from(api::openapi::document_text()),
         metrics: metrics.api.clone(),
     });
     let api = serve(

@@ -6,6 +6,7 @@ pub mod conditional;
 pub mod cors;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 pub mod pagination;
 pub mod routes;
 
@@ -47,6 +48,8 @@ pub struct ApiState {
     pub config: Bytes,
     /// Body of `GET /catalog`.
     pub catalog: Bytes,
+    /// Body of `GET /_openapi.json`.
+    pub openapi: Bytes,
     /// Requests by route and status, and their latency.
     pub metrics: std::sync::Arc<crate::diagnostics::ApiMetrics>,
 }
@@ -89,7 +92,7 @@ pub async fn dispatch(
     let template = match routes::cleaned(req.path()) {
         Some(_) => "redirect".to_string(),
         None => Route::resolve(&routes::segments(req.path()))
-            .map_or_else(|| "unmatched".to_string(), |r| r.template()),
+            .map_or_else(|| "unmatched".to_string(), |r| r.metric_label()),
     };
     state.metrics.observe(
         &template,
@@ -160,6 +163,7 @@ async fn route(
         (_, Route::Index) => Ok(static_json(&state.index)),
         (_, Route::Config) => Ok(static_json(&state.config)),
         (_, Route::Catalog) => Ok(static_json(&state.catalog)),
+        (_, Route::OpenApi) => Ok(static_json(&state.openapi)),
         (_, Route::Meshes) => handlers::list_meshes(state, path, &query).await,
         (Method::GET, Route::Mesh { name }) => handlers::get_mesh(state, &name).await,
         (Method::PUT, Route::Mesh { name }) => handlers::put_mesh(state, &name, &body, write).await,
