@@ -16,6 +16,7 @@ pub mod state;
 pub mod store;
 pub mod supervisor;
 pub mod validation;
+pub mod watch;
 pub mod xds;
 
 pub use error::{Error, Op, OpError};

@@ -108,6 +108,9 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// A watch cannot resume where it was asked to.
+    #[error("gone: {0}")]
+    Gone(String),
     /// `offset` is not a valid offset.
     #[error("invalid offset")]
     InvalidOffset {
@@ -231,6 +234,15 @@ impl ApiError {
                 vec![Cause {
                     field: (*name).into(),
                     message: message.clone(),
+                }],
+            ),
+            ApiError::Gone(details) => (
+                StatusCode::GONE,
+                "Gone",
+                details.clone(),
+                vec![Cause {
+                    field: "resourceVersion".into(),
+                    message: "no longer available".into(),
                 }],
             ),
             ApiError::InvalidOffset { title } => (

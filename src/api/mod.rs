@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -141,7 +142,10 @@ async fn route(
             allowed: route.methods(),
         });
     }
-    check_accept(req)?;
+    check_accept(
+        req,
+        *method == Method::GET && watch::requested(req.query_string()),
+    )?;
     if *method == Method::PUT {
         check_content_type(req)?;
     }
@@ -159,6 +163,11 @@ async fn route(
     } else {
         Default::default()
     };
+    if *method == Method::GET {
+        if let Some(watch) = watch::watch(state, req, &route, &query) {
+            return watch;
+        }
+    }
     match (method.clone(), route) {
         (_, Route::Index) => Ok(static_json(&state.index)),
         (_, Route::Config) => Ok(static_json(&state.config)),
@@ -212,8 +221,8 @@ fn preflight(route: &Route, requested: &str, req: &HttpRequest) -> HttpResponse 
     resp.finish()
 }
 
-/// Every response is JSON: `Accept`, when given, must allow it.
-fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
+/// Every response is JSON (a watch: Server-Sent Events): `Accept`, when given, must allow it.
+fn check_accept(req: &HttpRequest, watch: bool) -> Result<(), ApiError> {
     let Some(accept) = req.headers().get(header::ACCEPT) else {
         return Ok(());
     };
@@ -224,6 +233,7 @@ fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
             || media == "*/*"
             || media.eq_ignore_ascii_case("application/*")
             || media.eq_ignore_ascii_case("application/json")
+            || (watch && media.eq_ignore_ascii_case("text/event-stream"))
     });
     if ok {
         Ok(())

@@ -231,10 +231,15 @@ fn list_operation(item: &str, filters: &[&str]) -> Value {
         reference("parameters", "offset"),
     ];
     params.extend(filters.iter().map(|f| reference("parameters", f)));
+    params.extend(
+        ["watch", "resourceVersion", "timeoutSeconds"]
+            .iter()
+            .map(|p| reference("parameters", p)),
+    );
     json!({
         "parameters": params,
         "responses": responses(vec![
-            ("200", ok_json("One page", json!({
+            ("200", json!({"description": "One page; with watch=true, a stream of Server-Sent Events (see the watch parameter)", "content": {"application/json": {"schema": json!({
                 "type": "object",
                 "required": ["total", "items", "next"],
                 "properties": {
@@ -242,8 +247,9 @@ fn list_operation(item: &str, filters: &[&str]) -> Value {
                     "items": {"type": "array", "items": reference("schemas", item)},
                     "next": {"type": ["string", "null"], "description": "The next page's URL, null on the last"}
                 }
-            }))),
-            ("400", error("A bad size, offset or filter")),
+            })}, "text/event-stream": {"schema": {"type": "string", "description": "Events named added, updated, deleted (data: {type, resourceVersion, version, resource}) and synced (data: {resourceVersion}); id: the resourceVersion to resume from"}}}})),
+            ("400", error("A bad size, offset, filter or watch parameter")),
+            ("410", error("The watch cannot resume at resourceVersion: list again")),
         ]),
     })
 }
@@ -475,6 +481,9 @@ fn components() -> Value {
             "tag": {"name": "tag", "in": "query", "description": "key:value (value * for any); repeatable, all must match", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true},
             "gateway": {"name": "gateway", "in": "query", "description": "Only gateway dataplanes", "schema": {"type": "boolean"}},
             "nameContains": {"name": "name", "in": "query", "description": "Only dataplanes whose name contains this", "schema": {"type": "string"}},
+            "watch": {"name": "watch", "in": "query", "description": "Stream the list as Server-Sent Events: the current items (added), synced, then every change (added, updated, deleted; insights too)", "schema": {"type": "boolean"}},
+            "resourceVersion": {"name": "resourceVersion", "in": "query", "description": "With watch: resume after this event id instead of starting with the current items (Last-Event-ID works too)", "schema": {"type": "string"}},
+            "timeoutSeconds": {"name": "timeoutSeconds", "in": "query", "description": "With watch: end the stream after this long (at most and by default 1800)", "schema": {"type": "integer", "minimum": 1, "maximum": 1800}},
             "dryRun": {"name": "dryRun", "in": "query", "description": "Validate and answer as the write would, change nothing", "schema": {"type": "boolean"}},
             "If-Match": {"name": "If-Match", "in": "header", "description": "Write only if the resource's ETag is one of these (or * : it exists)", "schema": {"type": "string"}},
             "If-None-Match": {"name": "If-None-Match", "in": "header", "description": "* : create only", "schema": {"type": "string"}}

@@ -106,6 +106,12 @@ where
                 .client_request_timeout(Duration::ZERO)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
+                // Handlers that stream (watches) may cut their connection.
+                .on_connect_ext(
+                    |io: &Guarded<TcpStream>, ext: &mut actix_http::Extensions| {
+                        ext.insert(io.cutoff());
+                    },
+                )
                 .h1(map_config(factory, move |_| {
                     // Only URL generation reads the host, and the API builds its own links.
                     AppConfig::__priv_test_new(false, addr.to_string(), addr)

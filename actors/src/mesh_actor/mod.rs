@@ -114,6 +114,23 @@ impl MeshActor {
     fn publish_reads(&self) {
         self.reads.send_replace(Arc::new(self.state.clone()));
     }
+
+    /// Records a change for watches ([`crate::watch`]); the state then reflects it.
+    fn emit(&mut self, op: crate::watch::Op, resource: Arc<Resource>) {
+        if let Some(registry) = &self.registry {
+            self.state.seq = registry.events().push(op, resource);
+        }
+    }
+
+    /// The mesh and everything in it is gone: one `deleted` event each, the Mesh last.
+    fn emit_mesh_deleted(&mut self) {
+        let gone: Vec<Arc<Resource>> = self.state.resources().cloned().collect();
+        for r in gone {
+            self.emit(crate::watch::Op::Deleted, r);
+        }
+        let mesh = self.state.mesh.clone();
+        self.emit(crate::watch::Op::Deleted, mesh);
+    }
 }
 
 impl Actor for MeshActor {
@@ -121,6 +138,9 @@ impl Actor for MeshActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(mesh = %self.name(), "mesh actor started");
+        let mesh = self.state.mesh.clone();
+        self.emit(crate::watch::Op::Added, mesh);
+        self.publish_reads();
         let every = self
             .settings
             .insight_flush_interval

@@ -170,6 +170,7 @@ impl MeshActor {
         if let Some(registry) = &self.registry {
             registry.remove_if(self.name(), &ctx.address());
         }
+        self.emit_mesh_deleted();
         self.state.clear();
         tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
         // Dropping the actor drops the proxies' channels: their streams end and reconnect.

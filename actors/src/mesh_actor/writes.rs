@@ -500,6 +500,7 @@ impl Handler<DeleteMeshContents> for MeshActor {
             Box::new(move |act, ctx, r| {
                 let outcome = match r {
                     Ok(()) => {
+                        act.emit_mesh_deleted();
                         act.state.clear();
                         ctx.stop();
                         Ok(())
