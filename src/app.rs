@@ -17,7 +17,9 @@ use ursa_actors::store::postgres::PostgresStore;
 use ursa_actors::store::Store;
 use ursa_actors::supervisor::{BootError, Placement, Supervisor};
 
+use crate::admin::{self, AdminState};
 use crate::api::{self, cors::Cors, ApiState};
+use crate::auth::Tokens;
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
 use crate::diagnostics::{self, Metrics, Readiness};
 use crate::http::server::{serve, ServeOptions};
@@ -51,6 +53,12 @@ pub enum StartError {
     /// The xDS server's runtime could not be built.
     #[error("could not start the xDS server: {0}")]
     Xds(std::io::Error),
+    /// The user-token signing key could not be read from, or stored in, the store.
+    #[error("could not load the user-token signing key from the store: {0}")]
+    Tokens(ursa_actors::store::StoreError),
+    /// The HTTPS listener's certificate or key is missing or unusable.
+    #[error("apiServer.https: {0}")]
+    Tls(#[from] crate::http::server::TlsError),
 }
 
 /// How to run the servers (not part of Kuma's configuration).
@@ -82,6 +90,10 @@ pub struct Addresses {
     pub xds: SocketAddr,
     /// Diagnostics server (metrics, readiness).
     pub diagnostics: SocketAddr,
+    /// Admin server (user tokens), on loopback.
+    pub admin: SocketAddr,
+    /// The API over HTTPS, when enabled.
+    pub https: Option<SocketAddr>,
 }
 
 /// A started control plane.
@@ -97,6 +109,10 @@ pub struct Running {
     bootstrap: ServerHandle,
     /// The diagnostics server, likewise.
     diagnostics: ServerHandle,
+    /// The admin server, likewise.
+    admin: ServerHandle,
+    /// The HTTPS API server, likewise.
+    https: Option<ServerHandle>,
     xds_shutdown: watch::Sender<bool>,
     xds_thread: std::thread::JoinHandle<()>,
     /// The threads the mesh actors run on.
@@ -115,6 +131,10 @@ impl Running {
         tracing::info!("shutting down");
         self.bootstrap.stop(true).await;
         self.diagnostics.stop(true).await;
+        self.admin.stop(true).await;
+        if let Some(https) = &self.https {
+            https.stop(true).await;
+        }
         let _ = self.xds_shutdown.send(true);
         let xds_thread = self.xds_thread;
         let mesh_threads = self.mesh_threads;
@@ -183,6 +203,27 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         config.xds_server.diagnostics_port,
         "xdsServer.diagnosticsPort",
     )?;
+    // Only an operator on this machine may issue tokens: loopback, whatever the interface.
+    let (admin_listener, admin_addr) = bind(
+        "127.0.0.1",
+        config.admin_server.local.port,
+        "adminServer.local.port",
+    )?;
+    let https = if config.api_server.https.enabled {
+        let h = &config.api_server.https;
+        let tls = crate::http::server::tls_config(
+            &h.tls_cert_file,
+            &h.tls_key_file,
+            "apiServer.https.tlsCertFile",
+            "apiServer.https.tlsKeyFile",
+        )?;
+        let (listener, addr) = bind(&interface, h.port, "apiServer.https.port")?;
+        config.api_server.https.port = addr.port();
+        Some((listener, addr, tls))
+    } else {
+        None
+    };
+    config.admin_server.local.port = admin_addr.port();
     // With port 0 the OS picked one: the effective config, links and bootstraps show the real one.
     config.api_server.port = api_addr.port();
     config.bootstrap_server.port = bootstrap_addr.port();
@@ -207,6 +248,15 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
     )
     .await?;
     let instance_id = uuid::Uuid::new_v4().to_string();
+    let tokens = Arc::new(
+        Tokens::load(store.clone())
+            .await
+            .map_err(StartError::Tokens)?,
+    );
+    if config.api_server.auth.enabled {
+        // Revocations made through other instances.
+        actix_web::rt::spawn(tokens.clone().refresh_forever());
+    }
     let metrics = Arc::new(metrics.observe_meshes(registry.clone()));
 
     let (xds_shutdown, xds_thread) = start_xds(
@@ -228,6 +278,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             workers: 1,
             limits: limits.clone(),
             handle_signals: false,
+            tls: None,
         },
         move |cfg| bootstrap::configure(bootstrap_state.clone())(cfg),
     )
@@ -244,6 +295,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             workers: 1,
             limits: limits.clone(),
             handle_signals: false,
+            tls: None,
         },
         diagnostics::configure(metrics.clone(), Arc::new(Readiness::new(store))),
     )
@@ -273,8 +325,55 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
         openapi: Bytes::from(api::openapi::document_text()),
+        auth: config.api_server.auth.enabled.then(|| tokens.clone()),
+        reads_require_token: config.api_server.auth.reads_require_token,
         metrics: metrics.api.clone(),
     });
+    let admin_state = web::Data::new(AdminState {
+        tokens,
+        body_timeout: limits.read_body_timeout.0,
+    });
+    let admin = serve(
+        vec![admin_listener],
+        &ServeOptions {
+            name: "admin",
+            workers: 1,
+            limits: limits.clone(),
+            handle_signals: false,
+            tls: None,
+        },
+        admin::configure(admin_state),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: admin_addr.to_string(),
+        key: "adminServer.local.port",
+        source,
+    })?;
+    let mut https_addr = None;
+    let https = match https {
+        None => None,
+        Some((listener, addr, tls)) => {
+            https_addr = Some(addr);
+            let state = state.clone();
+            let server = serve(
+                vec![listener],
+                &ServeOptions {
+                    name: "api-https",
+                    workers: options.workers,
+                    limits: limits.clone(),
+                    handle_signals: false,
+                    tls: Some(tls),
+                },
+                move |cfg| api::configure(state.clone())(cfg),
+            )
+            .map_err(|source| StartError::Bind {
+                addr: addr.to_string(),
+                key: "apiServer.https.port",
+                source,
+            })?;
+            Some(spawn_server(server))
+        }
+    };
     let api = serve(
         vec![api_listener],
         &ServeOptions {
@@ -282,6 +381,7 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             workers: options.workers,
             limits,
             handle_signals: options.handle_signals,
+            tls: None,
         },
         move |cfg| api::configure(state.clone())(cfg),
     )
@@ -295,6 +395,8 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
         bootstrap = %format!("http://{bootstrap_addr}"),
         xds = %format!("grpc://{xds_addr}"),
         diagnostics = %format!("http://{diagnostics_addr}"),
+        admin = %format!("http://{admin_addr}"),
+        https = %https_addr.map(|a| format!("https://{a}")).unwrap_or_default(),
         store = %config.store.kind,
         "Ursa control plane {} started", env!("CARGO_PKG_VERSION")
     );
@@ -305,12 +407,16 @@ pub async fn start(mut config: Config, options: Options) -> Result<Running, Star
             bootstrap: bootstrap_addr,
             xds: xds_addr,
             diagnostics: diagnostics_addr,
+            admin: admin_addr,
+            https: https_addr,
         },
         config,
         api,
         // An actix server only processes commands while polled: run these as tasks.
         bootstrap: spawn_server(bootstrap),
         diagnostics: spawn_server(diagnostics),
+        admin: spawn_server(admin),
+        https,
         xds_shutdown,
         xds_thread,
         mesh_threads,
@@ -377,13 +483,14 @@ fn json_bytes(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
-/// `GET /catalog` (§3.3). Ursa has no admin server yet, so its URLs are empty.
+/// `GET /catalog` (§3.3). The admin server listens on loopback only; the dataplane-token
+/// server does not exist yet, so its URLs are empty.
 fn catalog(config: &Config) -> serde_json::Value {
     json!({
         "apis": {
             "bootstrap": { "url": config.api_server.catalog.bootstrap.url },
             "dataplaneToken": { "localUrl": "", "publicUrl": "" },
-            "admin": { "localUrl": "", "publicUrl": "" },
+            "admin": { "localUrl": format!("http://localhost:{}", config.admin_server.local.port), "publicUrl": "" },
             "monitoringAssignment": { "url": config.api_server.catalog.monitoring_assignment.url },
         }
     })

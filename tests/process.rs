@@ -65,6 +65,7 @@ fn start(env: &[(&str, &str)]) -> (Child, String) {
         .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
         .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
         .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
+        .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -108,6 +108,9 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// Writer authentication refused the request's token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(crate::auth::TokenError),
     /// A watch cannot resume where it was asked to.
     #[error("gone: {0}")]
     Gone(String),
@@ -235,6 +238,12 @@ impl ApiError {
                     field: (*name).into(),
                     message: message.clone(),
                 }],
+            ),
+            ApiError::Unauthorized(why) => (
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                why.to_string(),
+                vec![],
             ),
             ApiError::Gone(details) => (
                 StatusCode::GONE,
@@ -432,6 +441,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(status);
         if let ApiError::MethodNotAllowed { allowed, .. } = self {
             resp.insert_header((header::ALLOW, join(allowed, ", ")));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ursa\""));
         }
         if self.closes() {
             resp.force_close();

@@ -51,6 +51,10 @@ pub struct ApiState {
     pub catalog: Bytes,
     /// Body of `GET /_openapi.json`.
     pub openapi: Bytes,
+    /// Checks user tokens when writer authentication is on (`apiServer.auth.enabled`).
+    pub auth: Option<std::sync::Arc<crate::auth::Tokens>>,
+    /// `apiServer.auth.readsRequireToken`.
+    pub reads_require_token: bool,
     /// Requests by route and status, and their latency.
     pub metrics: std::sync::Arc<crate::diagnostics::ApiMetrics>,
 }
@@ -141,6 +145,19 @@ async fn route(
             path: path.to_string(),
             allowed: route.methods(),
         });
+    }
+    if let Some(tokens) = &state.auth {
+        let open = *method == Method::GET
+            && (!state.reads_require_token || matches!(route, Route::Index | Route::OpenApi));
+        if !open {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            tokens
+                .check_header(header)
+                .map_err(ApiError::Unauthorized)?;
+        }
     }
     check_accept(
         req,

@@ -33,6 +33,7 @@ impl TestServer {
             ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
             ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
             ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
+            ("KUMA_ADMIN_SERVER_LOCAL_PORT".into(), "0".into()),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::load(None, vars).expect("test config");
