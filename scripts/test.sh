@@ -38,6 +38,11 @@ log=$(mktemp)
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The API fuzzed against its OpenAPI document (the binary cargo test just built).
+echo "== schemathesis (scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh target/debug/ursa-cp
+fuzz=$?
+[ "$status" = 0 ] && status=$fuzz
 set -e
 # One closing line for the whole suite (cargo's last line is the doc tests' own, often 0).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

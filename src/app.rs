@@ -18,10 +18,13 @@ use ursa_actors::store::postgres::PostgresStore;
 use ursa_actors::store::Store;
 use ursa_actors::supervisor::{BootError, Placement, Supervisor};
 
+use crate::admin::{self, AdminState};
 use crate::api::{self, cors::Cors, ApiState};
+use crate::auth::Tokens;
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
-use crate::diagnostics::{self, Metrics};
+use crate::diagnostics::{self, Metrics, Readiness};
 use crate::http::server::{serve, ServeOptions};
+use crate::metered::Metered;
 use crate::xds::ads::Ads;
 
 /// The Kuma version whose API Ursa serves, shown as `version` by `GET /` (D20): Kuma's GUI
@@ -55,6 +58,12 @@ pub enum StartError {
     /// The xDS server's runtime could not be built.
     #[error("could not start the xDS server: {0}")]
     Xds(std::io::Error),
+    /// The user-token signing key could not be read from, or stored in, the store.
+    #[error("could not load the user-token signing key from the store: {0}")]
+    Tokens(ursa_actors::store::StoreError),
+    /// The HTTPS listener's certificate or key is missing or unusable.
+    #[error("apiServer.https: {0}")]
+    Tls(#[from] crate::http::server::TlsError),
 }
 
 /// How to run the servers (not part of Kuma's configuration).
@@ -90,6 +99,10 @@ pub struct Addresses {
     pub xds: SocketAddr,
     /// Diagnostics server (metrics, readiness).
     pub diagnostics: SocketAddr,
+    /// Admin server (user tokens), on loopback.
+    pub admin: SocketAddr,
+    /// The API over HTTPS, when enabled.
+    pub https: Option<SocketAddr>,
 }
 
 /// A started control plane.
@@ -105,6 +118,10 @@ pub struct Running {
     bootstrap: ServerHandle,
     /// The diagnostics server, likewise.
     diagnostics: ServerHandle,
+    /// The admin server, likewise.
+    admin: ServerHandle,
+    /// The HTTPS API server, likewise.
+    https: Option<ServerHandle>,
     xds_shutdown: watch::Sender<bool>,
     xds_thread: std::thread::JoinHandle<()>,
     /// The threads the mesh actors run on.
@@ -125,6 +142,10 @@ impl Running {
         tracing::info!("shutting down");
         self.bootstrap.stop(true).await;
         self.diagnostics.stop(true).await;
+        self.admin.stop(true).await;
+        if let Some(https) = &self.https {
+            https.stop(true).await;
+        }
         let _ = self.xds_shutdown.send(true);
         let xds_thread = self.xds_thread;
         let mesh_threads = self.mesh_threads;
@@ -184,6 +205,8 @@ pub async fn start_with_store(
     options: Options,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
+    let store: Arc<dyn Store> = Arc::new(Metered::new(store, metrics.store.clone()));
     // Every server binds the API interface (`apiServer.interface`): empty, every interface of
     // both families.
     let interface = config.api_server.interface.clone();
@@ -203,6 +226,27 @@ pub async fn start_with_store(
         config.xds_server.diagnostics_port,
         "xdsServer.diagnosticsPort",
     )?;
+    // Only an operator on this machine may issue tokens: loopback, whatever the interface.
+    let (admin_listener, admin_addr) = bind(
+        "127.0.0.1",
+        config.admin_server.local.port,
+        "adminServer.local.port",
+    )?;
+    let https = if config.api_server.https.enabled {
+        let h = &config.api_server.https;
+        let tls = crate::http::server::tls_config(
+            &h.tls_cert_file,
+            &h.tls_key_file,
+            "apiServer.https.tlsCertFile",
+            "apiServer.https.tlsKeyFile",
+        )?;
+        let (listener, addr) = bind(&interface, h.port, "apiServer.https.port")?;
+        config.api_server.https.port = addr.port();
+        Some((listener, addr, tls))
+    } else {
+        None
+    };
+    config.admin_server.local.port = admin_addr.port();
     // With port 0 the OS picked one: the effective config, links and bootstraps show the real one.
     config.api_server.port = api_addr.port();
     config.bootstrap_server.port = bootstrap_addr.port();
@@ -227,11 +271,20 @@ pub async fn start_with_store(
         placement,
     )
     .await?;
-    let metrics = Arc::new(Metrics::new());
+    let tokens = Arc::new(
+        Tokens::load(store.clone())
+            .await
+            .map_err(StartError::Tokens)?,
+    );
+    if config.api_server.auth.enabled {
+        // Revocations made through other instances.
+        actix_web::rt::spawn(tokens.clone().refresh_forever());
+    }
+    let metrics = Arc::new(metrics.observe_meshes(registry.clone()));
 
     // Before any stream connects: a subscription of this instance always has a lease to expire.
     let liveness = Liveness::start(
-        store,
+        store.clone(),
         registry.clone(),
         &options.instance_id,
         LeaseSettings::from(&config.store.postgres.instance_lease),
@@ -243,7 +296,8 @@ pub async fn start_with_store(
             registry.clone(),
             options.instance_id.clone(),
             metrics.xds.clone(),
-        ),
+        )
+        .with_max_streams(config.limits.xds.max_streams as usize),
     )?;
 
     let limits = config.limits.http.clone();
@@ -259,6 +313,7 @@ pub async fn start_with_store(
             workers: 1,
             limits: limits.clone(),
             handle_signals: false,
+            tls: None,
         },
         move |cfg| bootstrap::configure(bootstrap_state.clone())(cfg),
     )
@@ -275,8 +330,9 @@ pub async fn start_with_store(
             workers: 1,
             limits: limits.clone(),
             handle_signals: false,
+            tls: None,
         },
-        diagnostics::configure(metrics),
+        diagnostics::configure(metrics.clone(), Arc::new(Readiness::new(store))),
     )
     .map_err(|source| StartError::Bind {
         addr: diagnostics_addr.to_string(),
@@ -304,7 +360,56 @@ pub async fn start_with_store(
         })),
         config: json_bytes(&config.to_public_json()),
         catalog: json_bytes(&catalog(&config)),
+        openapi: Bytes::from(api::openapi::document_text()),
+        auth: config.api_server.auth.enabled.then(|| tokens.clone()),
+        reads_require_token: config.api_server.auth.reads_require_token,
+        metrics: metrics.api.clone(),
     });
+    let admin_state = web::Data::new(AdminState {
+        tokens,
+        body_timeout: limits.read_body_timeout.0,
+    });
+    let admin = serve(
+        vec![admin_listener],
+        &ServeOptions {
+            name: "admin",
+            workers: 1,
+            limits: limits.clone(),
+            handle_signals: false,
+            tls: None,
+        },
+        admin::configure(admin_state),
+    )
+    .map_err(|source| StartError::Bind {
+        addr: admin_addr.to_string(),
+        key: "adminServer.local.port",
+        source,
+    })?;
+    let mut https_addr = None;
+    let https = match https {
+        None => None,
+        Some((listener, addr, tls)) => {
+            https_addr = Some(addr);
+            let state = state.clone();
+            let server = serve(
+                vec![listener],
+                &ServeOptions {
+                    name: "api-https",
+                    workers: options.workers,
+                    limits: limits.clone(),
+                    handle_signals: false,
+                    tls: Some(tls),
+                },
+                move |cfg| api::configure(state.clone())(cfg),
+            )
+            .map_err(|source| StartError::Bind {
+                addr: addr.to_string(),
+                key: "apiServer.https.port",
+                source,
+            })?;
+            Some(spawn_server(server))
+        }
+    };
     let api = serve(
         vec![api_listener],
         &ServeOptions {
@@ -312,6 +417,7 @@ pub async fn start_with_store(
             workers: options.workers,
             limits,
             handle_signals: options.handle_signals,
+            tls: None,
         },
         move |cfg| api::configure(state.clone())(cfg),
     )
@@ -325,6 +431,8 @@ pub async fn start_with_store(
         bootstrap = %format!("http://{bootstrap_addr}"),
         xds = %format!("grpc://{xds_addr}"),
         diagnostics = %format!("http://{diagnostics_addr}"),
+        admin = %format!("http://{admin_addr}"),
+        https = %https_addr.map(|a| format!("https://{a}")).unwrap_or_default(),
         store = %config.store.kind,
         "Ursa control plane {} started", env!("CARGO_PKG_VERSION")
     );
@@ -335,12 +443,16 @@ pub async fn start_with_store(
             bootstrap: bootstrap_addr,
             xds: xds_addr,
             diagnostics: diagnostics_addr,
+            admin: admin_addr,
+            https: https_addr,
         },
         config,
         api,
         // An actix server only processes commands while polled: run these as tasks.
         bootstrap: spawn_server(bootstrap),
         diagnostics: spawn_server(diagnostics),
+        admin: spawn_server(admin),
+        https,
         xds_shutdown,
         xds_thread,
         mesh_threads,
@@ -408,12 +520,17 @@ fn json_bytes(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
-/// `GET /catalog` (§3.3). Ursa has no admin server yet, so its URLs are empty.
+/// `GET /catalog` (§3.3). The admin server listens on loopback only; the dataplane-token
+/// server does not exist yet, so its URLs are empty.
 fn catalog(config: &Config) -> serde_json::Value {
     let catalog = ursa_wire::Catalog {
         apis: ursa_wire::CatalogApis {
             bootstrap: ursa_wire::Url {
                 url: config.api_server.catalog.bootstrap.url.clone(),
+            },
+            admin: ursa_wire::LocalAndPublic {
+                local_url: format!("http://localhost:{}", config.admin_server.local.port),
+                public_url: String::new(),
             },
             monitoring_assignment: ursa_wire::Url {
                 url: config.api_server.catalog.monitoring_assignment.url.clone(),

@@ -23,6 +23,19 @@ enum Cmd {
     Run,
     /// Apply the PostgreSQL schema migrations (`store.postgres.*`) and exit.
     Migrate,
+    /// Issue a user token (writer authentication, apiServer.auth) signed by the key in the
+    /// PostgreSQL store, or revoke one; with the memory store use the admin server instead.
+    Token {
+        /// The user the token is for.
+        #[arg(long, required_unless_present = "revoke", conflicts_with = "revoke")]
+        user: Option<String>,
+        /// How long the token is valid, e.g. 720h (default: until revoked).
+        #[arg(long)]
+        valid_for: Option<String>,
+        /// Revoke the token with this id (its `jti`) instead.
+        #[arg(long)]
+        revoke: Option<String>,
+    },
 }
 
 /// Logs to stdout: `URSA_LOG` filters (default `info`); `URSA_LOG_FORMAT` is `text` (the
@@ -75,6 +88,14 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Some(Cmd::Token {
+        user,
+        valid_for,
+        revoke,
+    }) = args.command
+    {
+        return token(&config, user, valid_for, revoke).await;
+    }
     let running = match app::start(config, Options::default()).await {
         Ok(r) => r,
         Err(e) => {
@@ -88,4 +109,70 @@ async fn main() -> std::process::ExitCode {
     }
     tracing::info!("Ursa control plane stopped");
     std::process::ExitCode::SUCCESS
+}
+
+/// `ursa-cp token`: prints a new user token, or revokes one.
+async fn token(
+    config: &Config,
+    user: Option<String>,
+    valid_for: Option<String>,
+    revoke: Option<String>,
+) -> std::process::ExitCode {
+    use std::sync::Arc;
+    use ursa_actors::config::StoreType;
+    if config.store.kind == StoreType::Memory {
+        eprintln!(
+            "ursa-cp token: with store.type memory the signing key lives inside the running \
+             ursa-cp; ask its admin server: curl -XPOST http://127.0.0.1:{}/tokens/user -d \
+             '{{\"name\": \"NAME\"}}'",
+            config.admin_server.local.port
+        );
+        return std::process::ExitCode::from(2);
+    }
+    let valid_for = match valid_for
+        .as_deref()
+        .map(str::parse::<ursa_actors::config::GoDuration>)
+    {
+        None => None,
+        Some(Ok(d)) => Some(d.0),
+        Some(Err(e)) => {
+            eprintln!("ursa-cp token: --valid-for: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let store = match ursa_actors::store::postgres::PostgresStore::connect(&config.store.postgres)
+        .await
+    {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("ursa-cp token: could not open the PostgreSQL store (store.postgres.*): {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let tokens = match ursa_cp::auth::Tokens::load(store).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ursa-cp token: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match (user, revoke) {
+        (_, Some(id)) => match tokens.revoke(&id).await {
+            Ok(()) => {
+                eprintln!("revoked user token {id}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ursa-cp token: {e}");
+                std::process::ExitCode::from(1)
+            }
+        },
+        (Some(user), None) => {
+            let (token, claims) = tokens.issue(&user, valid_for);
+            println!("{token}");
+            eprintln!("user token for {} (id {})", claims.sub, claims.jti);
+            std::process::ExitCode::SUCCESS
+        }
+        (None, None) => std::process::ExitCode::from(2),
+    }
 }

@@ -671,3 +671,145 @@ fn a_proxy_over_the_response_cap_keeps_its_last_configuration() {
         "one logged error per refused version: {too_large:?}"
     );
 }
+
+#[test]
+fn a_slowloris_client_holds_no_worker_and_is_cut_off_at_the_header_timeout() {
+    // Two workers (one per core) serve everything: if trickling heads held them, the GET below
+    // would wait for the trickle to end.
+    let cp = Cp::start(&[
+        ("KUMA_LIMITS_HTTP_READ_HEADER_TIMEOUT", "2s"),
+        ("KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT", "0"),
+    ]);
+    let head = b"GET /meshes/default HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut slow: Vec<TcpStream> = (0..200)
+        .map(|_| connect_from("127.0.0.2", cp.api))
+        .collect();
+    for s in &slow {
+        s.set_nonblocking(true).unwrap();
+    }
+    let started = Instant::now();
+    // One byte per connection every 100 ms: each head would take 11 s to complete.
+    let trickle = std::thread::spawn(move || {
+        let mut answered = vec![None; slow.len()];
+        for i in 0..head.len() {
+            for (n, s) in slow.iter_mut().enumerate() {
+                if answered[n].is_none() {
+                    let _ = s.write_all(&head[i..i + 1]);
+                    let mut buf = [0u8; 4096];
+                    if let Ok(len) = s.read(&mut buf) {
+                        if len > 0 {
+                            answered[n] = Some((started.elapsed(), buf[..len].to_vec()));
+                        }
+                    }
+                }
+            }
+            if answered.iter().all(Option::is_some) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        answered
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert_eq!(get(cp.api, "/meshes/default").status, 200);
+        let served_in = t.elapsed();
+        println!("with 200 trickling heads open, a GET was served in {served_in:?}");
+        assert!(served_in < Duration::from_secs(2), "{served_in:?}");
+    }
+    let answered = trickle.join().unwrap();
+    for (n, answer) in answered.into_iter().enumerate() {
+        let (at, bytes) = answer.unwrap_or_else(|| panic!("connection {n} was never answered"));
+        // The timeout runs from the head's first byte: trickling does not extend it.
+        assert!(
+            at < Duration::from_secs(8),
+            "connection {n} answered after {at:?}"
+        );
+        let r = Response::parse(&bytes);
+        assert_error(&r, 408, "Request Timeout");
+    }
+    assert_eq!(cp.lines_at("ERROR"), Vec::<String>::new());
+}
+
+#[test]
+fn an_idle_kept_alive_connection_is_closed_at_the_idle_timeout() {
+    let cp = Cp::start(&[("KUMA_LIMITS_HTTP_IDLE_TIMEOUT", "1s")]);
+    let mut s = TcpStream::connect(cp.api).unwrap();
+    s.write_all(b"GET /meshes/default HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let t = Instant::now();
+    // Kept alive, then idle: the server closes it (EOF or reset), without another answer.
+    let rest = read_all(&mut s, Duration::from_secs(10)).expect("closed by the server");
+    let idle_for = t.elapsed();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        idle_for >= Duration::from_millis(800) && idle_for < Duration::from_secs(6),
+        "{idle_for:?}"
+    );
+}
+
+#[test]
+fn the_ads_stream_cap_refuses_further_streams_with_a_clear_error() {
+    let cp = Cp::start(&[("KUMA_LIMITS_XDS_MAX_STREAMS", "3")]);
+    runtime().block_on(async {
+        let mut open = Vec::new();
+        for i in 0..3 {
+            let (tx, responses) =
+                open_stream(cp.xds, request(&format!("default.dp-{i}"), CLUSTER)).await;
+            let mut stream = responses.expect("under the cap");
+            // An answer proves the stream is being served.
+            tokio::time::timeout(Duration::from_secs(10), stream.message())
+                .await
+                .expect("an answer in time")
+                .expect("no error")
+                .expect("a response");
+            open.push((tx, stream));
+        }
+        for _ in 0..5 {
+            let (_tx, responses) = open_stream(cp.xds, request("default.extra", CLUSTER)).await;
+            let err = match responses {
+                Err(status) => status,
+                Ok(mut stream) => stream.message().await.expect_err("refused"),
+            };
+            assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+            assert!(
+                err.message().contains("limits.xds.maxStreams"),
+                "{}",
+                err.message()
+            );
+        }
+        // A stream that ends gives its place back.
+        drop(open.pop());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_tx, responses) = open_stream(cp.xds, request("default.later", CLUSTER)).await;
+            let admitted = match responses {
+                Ok(mut stream) => matches!(
+                    tokio::time::timeout(Duration::from_secs(5), stream.message()).await,
+                    Ok(Ok(Some(_)))
+                ),
+                Err(_) => false,
+            };
+            if admitted {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the freed place was never given back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let warnings: Vec<String> = cp
+        .lines_at("WARN")
+        .into_iter()
+        .filter(|l| l.contains("refused an ADS stream"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "logged, throttled: {warnings:?}");
+    assert!(warnings[0].contains("limits.xds.maxStreams"));
+}

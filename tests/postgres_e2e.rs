@@ -446,6 +446,7 @@ fn launch(env: &[(String, String)], args: &[&str]) -> Launch {
         .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
         .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
         .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
+        .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

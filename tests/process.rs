@@ -33,12 +33,13 @@ fn run_to_exit(env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
 }
 
 /// Loopback and OS-chosen ports for every server: no test here takes a default port.
-const FREE_PORTS: [(&str, &str); 5] = [
+const FREE_PORTS: [(&str, &str); 6] = [
     ("KUMA_API_SERVER_INTERFACE", "127.0.0.1"),
     ("KUMA_API_SERVER_PORT", "0"),
     ("KUMA_BOOTSTRAP_SERVER_PORT", "0"),
     ("KUMA_XDS_SERVER_GRPC_PORT", "0"),
     ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0"),
+    ("KUMA_ADMIN_SERVER_LOCAL_PORT", "0"),
 ];
 
 #[test]

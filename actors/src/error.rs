@@ -22,6 +22,9 @@ pub enum Error {
     /// Someone else changed the resource between read and write.
     #[error("resource was changed concurrently")]
     Conflict,
+    /// The write's precondition (`If-Match`, `If-None-Match`) does not hold.
+    #[error("precondition failed: {0:?}")]
+    PreconditionFailed(crate::precondition::Failed),
     /// The store failed: unreachable, or broken (its refusals are `NotFound` and `Conflict`).
     #[error(transparent)]
     Store(StoreError),

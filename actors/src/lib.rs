@@ -13,6 +13,7 @@ pub mod mesh_actor;
 pub mod overview;
 pub mod page;
 pub mod pki;
+pub mod precondition;
 pub mod proto;
 pub mod registry;
 pub mod resource;
@@ -23,8 +24,10 @@ pub mod supervisor;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod validation;
+pub mod watch;
 pub mod xds;
 
 pub use error::{Error, Op, OpError};
 pub use kinds::{Kind, Spec, ValidSpec};
+pub use precondition::{Precondition, WriteOptions};
 pub use resource::{Meta, Resource};

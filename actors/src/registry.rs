@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::mesh_actor::MeshActor;
 use crate::state::MeshState;
+use crate::watch::Events;
 
 /// A mesh's actor and the latest state it published.
 #[derive(Clone)]
@@ -29,6 +30,7 @@ impl MeshHandle {
 #[derive(Clone, Default)]
 pub struct MeshRegistry {
     meshes: Arc<DashMap<String, MeshHandle>>,
+    events: Arc<Events>,
 }
 
 impl MeshRegistry {
@@ -63,6 +65,11 @@ impl MeshRegistry {
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+
+    /// The change events of every mesh, for watches.
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
     }
 
     /// Every mesh's actor.

@@ -20,6 +20,9 @@ pub struct MeshState {
     pub mesh: Arc<Resource>,
     /// One map per kind, indexed by [`Kind::index`] (the Mesh slot stays empty).
     kinds: Vec<KindMap>,
+    /// The sequence number of the last change event this state reflects (see
+    /// [`crate::watch`]).
+    pub seq: u64,
 }
 
 impl MeshState {
@@ -28,6 +31,7 @@ impl MeshState {
         let mut state = MeshState {
             mesh,
             kinds: vec![KindMap::new(); Kind::ALL.len()],
+            seq: 0,
         };
         for r in resources {
             state.insert(r);
@@ -68,6 +72,11 @@ impl MeshState {
         for owned in kind.owned() {
             self.kinds[owned.index()].remove(name);
         }
+    }
+
+    /// Every resource, of every kind but Mesh.
+    pub fn resources(&self) -> impl Iterator<Item = &Arc<Resource>> {
+        self.kinds.iter().flat_map(|m| m.values())
     }
 
     /// Empties every kind.

@@ -4,6 +4,7 @@
 //! [`MeshRegistry`].
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -16,6 +17,7 @@ use crate::mesh_actor::{
     DeleteMeshContents, MeshActor, MeshSettings, Refresh, RefreshAll, UpdateMesh,
 };
 use crate::page::PageRequest;
+use crate::precondition::WriteOptions;
 use crate::registry::MeshRegistry;
 use crate::resource::Resource;
 use crate::store::StoreEvent;
@@ -86,7 +88,8 @@ impl Spawner {
     fn spawn(&self, mesh: Arc<Resource>, resources: Vec<Arc<Resource>>) -> Addr<MeshActor> {
         let name = mesh.meta.name.clone();
         let actor = MeshActor::new(mesh, resources, self.store.clone(), self.settings.clone())
-            .supervised_by(self.gone.clone());
+            .supervised_by(self.gone.clone())
+            .recording_to(self.registry.events().clone());
         let reads = actor.reads();
         let addr = self.placement.start(actor);
         self.registry.insert(name, addr.clone(), reads);
@@ -261,6 +264,8 @@ pub struct PutMesh {
     pub spec: MeshSpec,
     /// The files its CA backends name, read by the sender ([`CaFiles::read`]).
     pub files: CaFiles,
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
 }
 
 impl Handler<PutMesh> for Supervisor {
@@ -273,6 +278,7 @@ impl Handler<PutMesh> for Supervisor {
             let update = addr.send(UpdateMesh {
                 spec: msg.spec,
                 files: msg.files,
+                write: msg.write,
             });
             return AtomicResponse::new(Box::pin(
                 async move {
@@ -288,6 +294,12 @@ impl Handler<PutMesh> for Supervisor {
             return AtomicResponse::new(Box::pin(fut::ready(Err(OpError::create(
                 Error::Invalid(v),
             )))));
+        }
+        if let Err(e) = msg.write.precondition.check(None) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(OpError::create(e)))));
+        }
+        if msg.write.dry_run {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Op::Create))));
         }
         let mesh = Arc::new(Resource::new(
             &msg.name,
@@ -318,31 +330,71 @@ impl Handler<PutMesh> for Supervisor {
 pub struct DeleteMesh {
     /// The mesh's name.
     pub name: String,
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
 }
 
 impl Handler<DeleteMesh> for Supervisor {
     type Result = AtomicResponse<Self, Result<(), Error>>;
 
     fn handle(&mut self, msg: DeleteMesh, _: &mut Self::Context) -> Self::Result {
-        // Unpublish first so no new request reaches the mesh while it is being emptied.
-        let Some(handle) = self.registry.remove(&msg.name) else {
+        let Some(addr) = self.registry.get(&msg.name) else {
             return AtomicResponse::new(Box::pin(fut::ready(Err(Error::NotFound))));
         };
-        self.deleting.insert(msg.name.clone());
-        let delete = handle.addr.send(DeleteMeshContents);
+        // A precondition is checked while the mesh is still published, so a failing one (or a
+        // dry run) never hides the mesh from readers; the actor checks it again when deleting.
+        let check = (msg.write.dry_run || !msg.write.precondition.is_none()).then(|| {
+            addr.send(DeleteMeshContents {
+                write: WriteOptions {
+                    dry_run: true,
+                    ..msg.write.clone()
+                },
+            })
+        });
         AtomicResponse::new(Box::pin(
+            async move {
+                match check {
+                    Some(check) => check.await.unwrap_or(Err(Error::ActorGone)),
+                    None => Ok(()),
+                }
+            }
+            .into_actor(self)
+            .then(move |checked, act, _| act.delete_mesh(msg, checked)),
+        ))
+    }
+}
+
+impl Supervisor {
+    /// Unpublishes the mesh and has its actor empty the store, unless the check failed or this
+    /// is a dry run.
+    fn delete_mesh(
+        &mut self,
+        msg: DeleteMesh,
+        checked: Result<(), Error>,
+    ) -> Pin<Box<dyn ActorFuture<Self, Output = Result<(), Error>>>> {
+        if checked.is_err() || msg.write.dry_run {
+            return Box::pin(fut::ready(checked));
+        }
+        // Unpublish first so no new request reaches the mesh while it is being emptied.
+        let Some(handle) = self.registry.remove(&msg.name) else {
+            return Box::pin(fut::ready(Err(Error::NotFound)));
+        };
+        self.deleting.insert(msg.name.clone());
+        let delete = handle.addr.send(DeleteMeshContents { write: msg.write });
+        let name = msg.name;
+        Box::pin(
             async move { delete.await.unwrap_or(Err(Error::ActorGone)) }
                 .into_actor(self)
                 .map(move |r, act, _| {
                     act.mesh_ops += 1;
-                    act.deleting.remove(&msg.name);
+                    act.deleting.remove(&name);
                     if r.is_err() {
                         // The store kept the mesh: publish it again so state and API agree.
-                        act.registry.restore(msg.name, handle);
+                        act.registry.restore(name, handle);
                     }
                     r
                 }),
-        ))
+        )
     }
 }
 

@@ -75,6 +75,7 @@ async fn another_instance_changes_arrive_as_events() {
                 kind: Kind::TrafficLog,
                 mesh: "m".into(),
                 name: "absent".into(),
+                expected: None,
             },
             Change::Create(resource(Kind::TrafficRoute, "m", "r2")),
         ])
@@ -452,6 +453,37 @@ async fn data_outlives_the_store() {
     assert_eq!(loaded.len(), 2);
     assert_eq!(*loaded[0], *m);
     assert_eq!(*loaded[1], *dp);
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_racing_to_create_a_secret_end_with_one() {
+    let db = TestDb::create().await;
+    let stores: Vec<Arc<PostgresStore>> =
+        vec![Arc::new(db.store().await), Arc::new(db.store().await)];
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8u8 {
+        let store = stores[usize::from(i % 2)].clone();
+        tasks.spawn(async move {
+            store
+                .get_or_create_secret("ca/m/root", Box::new(move || vec![i; 64]))
+                .await
+                .expect("get or create")
+        });
+    }
+    let mut values = std::collections::BTreeSet::new();
+    while let Some(v) = tasks.join_next().await {
+        values.insert(v.expect("task"));
+    }
+    assert_eq!(values.len(), 1, "one value for every instance: {values:?}");
+    // And it outlives both stores.
+    drop(stores);
+    let again = db.store().await;
+    let kept = again
+        .get_or_create_secret("ca/m/root", Box::new(|| panic!("kept, not regenerated")))
+        .await
+        .expect("read");
+    assert_eq!(values.into_iter().next(), Some(kept));
     db.drop_db().await;
 }
 

@@ -370,11 +370,13 @@ async fn commit_reports_each_change(store: Dyn) {
                 kind: Kind::TrafficTrace,
                 mesh: "m".into(),
                 name: "absent".into(),
+                expected: None,
             },
             Change::Delete {
                 kind: Kind::TrafficTrace,
                 mesh: "m".into(),
                 name: "doomed".into(),
+                expected: None,
             },
             Change::Update {
                 resource: next(&resource(Kind::TrafficTrace, "m", "absent")),
@@ -429,6 +431,7 @@ async fn commit_applies_changes_in_order(store: Dyn) {
         kind: Kind::ProxyTemplate,
         mesh: "m".into(),
         name: "pt".into(),
+        expected: None,
     };
     let results = store
         .commit(vec![
@@ -481,6 +484,7 @@ async fn commit_applies_changes_in_order(store: Dyn) {
                 kind: Kind::Mesh,
                 mesh: "tmp".into(),
                 name: "tmp".into(),
+                expected: None,
             },
             Change::Create(resource(Kind::TrafficRoute, "tmp", "after")),
         ])
@@ -633,6 +637,139 @@ async fn times_are_kept(store: Dyn) {
     assert!(back.meta.creation_time < back.meta.modification_time);
 }
 
+async fn a_delete_at_a_version_checks_it(store: Dyn) {
+    let v1 = resource(Kind::TrafficRoute, "m", "r");
+    store.create(v1.clone()).await.expect("create");
+    let v2 = next(&v1);
+    store.update(v2.clone()).await.expect("update");
+    assert!(matches!(
+        store.delete_at(Kind::TrafficRoute, "m", "r", 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        get(&store, Kind::TrafficRoute, "m", "r").await.as_deref(),
+        Some(&*v2),
+        "a conflicting delete deletes nothing"
+    );
+    store
+        .delete_at(Kind::TrafficRoute, "m", "r", 2)
+        .await
+        .expect("delete at the stored version");
+    assert!(get(&store, Kind::TrafficRoute, "m", "r").await.is_none());
+    assert!(matches!(
+        store.delete_at(Kind::TrafficRoute, "m", "r", 2).await,
+        Err(StoreError::NotFound)
+    ));
+    // In a batch, and with what the resource owns: a Dataplane's insight goes with it.
+    store.create(mesh("m")).await.expect("mesh");
+    store
+        .create(resource(Kind::Dataplane, "m", "dp"))
+        .await
+        .expect("dataplane");
+    store
+        .create(resource(Kind::DataplaneInsight, "m", "dp"))
+        .await
+        .expect("insight");
+    let at = |kind: Kind, name: &str, v: u64| Change::Delete {
+        kind,
+        mesh: "m".into(),
+        name: name.into(),
+        expected: Some(v),
+    };
+    let results = store
+        .commit(vec![
+            at(Kind::Dataplane, "dp", 7),
+            at(Kind::Dataplane, "dp", 1),
+            at(Kind::Mesh, "m", 9),
+        ])
+        .await
+        .expect("commit");
+    assert_eq!(outcome(&results), ["conflict", "ok", "conflict"]);
+    assert!(get(&store, Kind::DataplaneInsight, "m", "dp")
+        .await
+        .is_none());
+    assert!(get(&store, Kind::Mesh, "m", "m").await.is_some());
+    store
+        .delete_at(Kind::Mesh, "m", "m", 1)
+        .await
+        .expect("mesh at its version");
+    assert!(store.load_all().await.expect("load").is_empty());
+}
+
+async fn a_secret_is_created_once(store: Dyn) {
+    let first = store
+        .get_or_create_secret("test/key", Box::new(|| b"one".to_vec()))
+        .await
+        .expect("create");
+    assert_eq!(first, b"one");
+    let again = store
+        .get_or_create_secret("test/key", Box::new(|| panic!("not generated twice")))
+        .await
+        .expect("read back");
+    assert_eq!(again, b"one");
+    // Arbitrary bytes survive, and names are independent.
+    let binary: Vec<u8> = (0..=255).collect();
+    let other = binary.clone();
+    let got = store
+        .get_or_create_secret("test/other", Box::new(move || other))
+        .await
+        .expect("binary");
+    assert_eq!(got, binary);
+    assert!(store
+        .get_or_create_secret("bad name", Box::new(Vec::new))
+        .await
+        .is_err());
+}
+
+async fn racing_creators_end_with_one_secret(store: Dyn) {
+    // Many creators at once, each with its own value: all of them get the same one.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16u8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .get_or_create_secret("race/key", Box::new(move || vec![i; 32]))
+                .await
+                .expect("get or create")
+        });
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(value) = tasks.join_next().await {
+        seen.insert(value.expect("task"));
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let stored = seen.into_iter().next().unwrap();
+    assert_eq!(
+        store.secrets("race/").await.expect("list"),
+        vec![("race/key".to_string(), stored)]
+    );
+}
+
+async fn secrets_are_listed_by_prefix_in_name_order(store: Dyn) {
+    for name in ["revoked/b", "revoked/a", "revokedx", "key", "revoked/c"] {
+        store
+            .get_or_create_secret(name, Box::new(move || name.as_bytes().to_vec()))
+            .await
+            .expect("create");
+    }
+    let names = |list: Vec<(String, Vec<u8>)>| -> Vec<String> {
+        list.into_iter()
+            .map(|(n, v)| {
+                assert_eq!(n.as_bytes(), &v[..]);
+                n
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(store.secrets("revoked/").await.expect("list")),
+        ["revoked/a", "revoked/b", "revoked/c"]
+    );
+    assert_eq!(names(store.secrets("").await.expect("list")).len(), 5);
+    assert!(store.secrets("none/").await.expect("list").is_empty());
+    // Secrets are not resources: nothing of them shows in the resource tables.
+    assert!(store.load_all().await.expect("load").is_empty());
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         /// The contract on the memory store.
@@ -676,4 +813,8 @@ contract!(
     versions_follow_updates,
     concurrent_writers_stay_consistent,
     times_are_kept,
+    a_delete_at_a_version_checks_it,
+    a_secret_is_created_once,
+    racing_creators_end_with_one_secret,
+    secrets_are_listed_by_prefix_in_name_order,
 );

@@ -25,6 +25,7 @@ impl Server {
             .env("KUMA_API_SERVER_PORT", "0")
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
             .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
+            .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
             .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
             .env("KUMA_STORE_TYPE", store)
             .env("KUMA_REPORTS_ENABLED", "false")

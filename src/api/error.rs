@@ -4,6 +4,7 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use ursa_actors::precondition::{Clause, Failed};
 use ursa_actors::store::StoreError;
 use ursa_actors::validation::{Cause, Violations};
 use ursa_actors::Error;
@@ -99,6 +100,20 @@ pub enum ApiError {
         /// The cause's message.
         message: String,
     },
+    /// A query parameter of Ursa's own (`dryRun`, `watch`, `resourceVersion`) has a bad value.
+    #[error("invalid query parameter {name}: {message}")]
+    InvalidParameter {
+        /// The parameter.
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Writer authentication refused the request's token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(crate::auth::TokenError),
+    /// A watch cannot resume where it was asked to.
+    #[error("gone: {0}")]
+    Gone(String),
     /// `offset` is not a valid offset.
     #[error("invalid offset")]
     InvalidOffset {
@@ -161,6 +176,12 @@ impl ApiError {
                         v.wire_causes(),
                     ),
                     Error::Conflict => (StatusCode::PRECONDITION_FAILED, title, "Precondition Failed".into(), vec![]),
+                    Error::PreconditionFailed(failed) => (
+                        StatusCode::PRECONDITION_FAILED,
+                        title,
+                        "Precondition Failed".into(),
+                        vec![precondition_cause(failed)],
+                    ),
                     Error::Store(StoreError::Unavailable(_)) | Error::ActorGone => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         title,
@@ -209,6 +230,30 @@ impl ApiError {
                     message: message.clone(),
                 }],
             ),
+            ApiError::InvalidParameter { name, message } => (
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                format!("Invalid query parameter {name}"),
+                vec![Cause {
+                    field: (*name).into(),
+                    message: message.clone(),
+                }],
+            ),
+            ApiError::Unauthorized(why) => (
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                why.to_string(),
+                vec![],
+            ),
+            ApiError::Gone(details) => (
+                StatusCode::GONE,
+                "Gone",
+                details.clone(),
+                vec![Cause {
+                    field: "resourceVersion".into(),
+                    message: "no longer available".into(),
+                }],
+            ),
             ApiError::InvalidOffset { title } => (
                 StatusCode::BAD_REQUEST,
                 title.as_str(),
@@ -252,6 +297,25 @@ impl ApiError {
 
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, INTERNAL, INTERNAL.into(), vec![]),
         }
+    }
+}
+
+/// Which header's precondition failed, and what the resource's state is.
+fn precondition_cause(failed: &Failed) -> Cause {
+    let (field, message) = match (failed.clause, failed.current) {
+        (Clause::Match, None) => ("If-Match", "the resource does not exist".to_string()),
+        (Clause::Match, Some(v)) => (
+            "If-Match",
+            format!("the resource's ETag is \"{v}\", which If-Match does not name"),
+        ),
+        (Clause::NoneMatch, v) => (
+            "If-None-Match",
+            format!("the resource exists (ETag \"{}\")", v.unwrap_or_default()),
+        ),
+    };
+    Cause {
+        field: field.into(),
+        message,
     }
 }
 
@@ -377,6 +441,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(status);
         if let ApiError::MethodNotAllowed { allowed, .. } = self {
             resp.insert_header((header::ALLOW, join(allowed, ", ")));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ursa\""));
         }
         if self.closes() {
             resp.force_close();

@@ -2,7 +2,7 @@
 //! after every change (no round trip through the actor); writes become messages to the
 //! supervisor or a mesh actor. Serialisation happens here, never in an actor.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use serde::Serialize;
 use ursa_actors::kinds::mesh::CaFiles;
@@ -12,8 +12,9 @@ use ursa_actors::overview::OverviewFilter;
 use ursa_actors::page::{merge, Page, PageRequest};
 use ursa_actors::resource::decode_put;
 use ursa_actors::supervisor::{DeleteMesh, PutMesh};
-use ursa_actors::{Error, Op, OpError, Spec, ValidSpec};
+use ursa_actors::{Error, Op, OpError, Spec, ValidSpec, WriteOptions};
 
+use super::conditional::etag;
 use super::error::{ApiError, Title};
 use super::pagination::Query;
 use super::ApiState;
@@ -75,13 +76,21 @@ fn put_response(op: Op) -> HttpResponse {
     }
 }
 
+/// One resource, with its store version as its `ETag`.
+fn resource_response(resource: &ursa_actors::Resource) -> Result<HttpResponse, ApiError> {
+    let mut resp = json(StatusCode::OK, resource)?;
+    resp.headers_mut()
+        .insert(header::ETAG, etag(resource.meta.version));
+    Ok(resp)
+}
+
 /// `GET /meshes/{name}`.
 pub async fn get_mesh(state: &ApiState, name: &str) -> Result<HttpResponse, ApiError> {
     let mesh = state
         .registry
         .state(name)
         .ok_or_else(|| ApiError::domain(Title::Retrieve, Error::NotFound))?;
-    json(StatusCode::OK, &*mesh.mesh)
+    resource_response(&mesh.mesh)
 }
 
 /// `GET /meshes`.
@@ -102,7 +111,12 @@ pub async fn list_meshes(
 }
 
 /// `PUT /meshes/{name}`.
-pub async fn put_mesh(state: &ApiState, name: &str, body: &[u8]) -> Result<HttpResponse, ApiError> {
+pub async fn put_mesh(
+    state: &ApiState,
+    name: &str,
+    body: &[u8],
+    write: WriteOptions,
+) -> Result<HttpResponse, ApiError> {
     let spec = match decode_put(Kind::Mesh, name, name, body).map_err(ApiError::malformed)? {
         Spec::Mesh(spec) => spec,
         _ => {
@@ -119,6 +133,7 @@ pub async fn put_mesh(state: &ApiState, name: &str, body: &[u8]) -> Result<HttpR
             name: name.to_string(),
             spec,
             files,
+            write,
         })
         .await
         .map_err(|_| ApiError::domain(Title::Create, Error::ActorGone))?;
@@ -128,11 +143,16 @@ pub async fn put_mesh(state: &ApiState, name: &str, body: &[u8]) -> Result<HttpR
 }
 
 /// `DELETE /meshes/{name}`.
-pub async fn delete_mesh(state: &ApiState, name: &str) -> Result<HttpResponse, ApiError> {
+pub async fn delete_mesh(
+    state: &ApiState,
+    name: &str,
+    write: WriteOptions,
+) -> Result<HttpResponse, ApiError> {
     state
         .supervisor
         .send(DeleteMesh {
             name: name.to_string(),
+            write,
         })
         .await
         .map_err(|_| ApiError::domain(Title::Delete, Error::ActorGone))?
@@ -150,7 +170,7 @@ pub async fn get_resource(
     let not_found = || ApiError::domain(Title::Retrieve, Error::NotFound);
     let mesh = state.registry.state(mesh).ok_or_else(not_found)?;
     let resource = mesh.get(kind, name).ok_or_else(not_found)?;
-    json(StatusCode::OK, &**resource)
+    resource_response(resource)
 }
 
 /// `GET /meshes/{mesh}/{T}`.
@@ -196,6 +216,7 @@ pub async fn put_resource(
     kind: Kind,
     name: &str,
     body: &[u8],
+    write: WriteOptions,
 ) -> Result<HttpResponse, ApiError> {
     let spec = decode_put(kind, mesh, name, body).map_err(ApiError::malformed)?;
     let current = state.registry.state(mesh);
@@ -219,6 +240,7 @@ pub async fn put_resource(
         .send(PutResource {
             name: name.to_string(),
             spec,
+            write,
         })
         .await
     {
@@ -240,12 +262,14 @@ pub async fn delete_resource(
     mesh: &str,
     kind: Kind,
     name: &str,
+    write: WriteOptions,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::domain(Title::Delete, Error::NotFound);
     let addr = state.registry.get(mesh).ok_or_else(not_found)?;
     addr.send(DeleteResource {
         kind,
         name: name.to_string(),
+        write,
     })
     .await
     .map_err(|_| not_found())?

@@ -2,11 +2,14 @@
 //! [`dispatch`], which applies Kuma's transport rules (path cleaning, CORS, 404/405/406/415,
 //! read-only mode) before a handler in [`handlers`] talks to the actors.
 
+pub mod conditional;
 pub mod cors;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,14 @@ pub struct ApiState {
     pub config: Bytes,
     /// Body of `GET /catalog`.
     pub catalog: Bytes,
+    /// Body of `GET /_openapi.json`.
+    pub openapi: Bytes,
+    /// Checks user tokens when writer authentication is on (`apiServer.auth.enabled`).
+    pub auth: Option<std::sync::Arc<crate::auth::Tokens>>,
+    /// `apiServer.auth.readsRequireToken`.
+    pub reads_require_token: bool,
+    /// Requests by route and status, and their latency.
+    pub metrics: std::sync::Arc<crate::diagnostics::ApiMetrics>,
 }
 
 /// Registers the API on an actix-web app.
@@ -82,11 +93,23 @@ pub async fn dispatch(
             );
         }
     }
+    let elapsed = started.elapsed();
+    let template = match routes::cleaned(req.path()) {
+        Some(_) => "redirect".to_string(),
+        None => Route::resolve(&routes::segments(req.path()))
+            .map_or_else(|| "unmatched".to_string(), |r| r.metric_label()),
+    };
+    state.metrics.observe(
+        &template,
+        req.method().as_str(),
+        resp.status().as_u16(),
+        elapsed,
+    );
     tracing::debug!(
         method = %req.method(),
         path = %req.path(),
         status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "request"
     );
     resp
@@ -123,7 +146,23 @@ async fn route(
             allowed: route.methods(),
         });
     }
-    check_accept(req)?;
+    if let Some(tokens) = &state.auth {
+        let open = *method == Method::GET
+            && (!state.reads_require_token || matches!(route, Route::Index | Route::OpenApi));
+        if !open {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            tokens
+                .check_header(header)
+                .map_err(ApiError::Unauthorized)?;
+        }
+    }
+    check_accept(
+        req,
+        *method == Method::GET && watch::requested(req.query_string()),
+    )?;
     if *method == Method::PUT {
         check_content_type(req)?;
     }
@@ -136,14 +175,25 @@ async fn route(
         Bytes::new()
     };
     let query = Query::parse(req.query_string());
+    let write = if *method == Method::PUT || *method == Method::DELETE {
+        conditional::write_options(req.headers(), &query)?
+    } else {
+        Default::default()
+    };
+    if *method == Method::GET {
+        if let Some(watch) = watch::watch(state, req, &route, &query) {
+            return watch;
+        }
+    }
     match (method.clone(), route) {
         (_, Route::Index) => Ok(static_json(&state.index)),
         (_, Route::Config) => Ok(static_json(&state.config)),
         (_, Route::Catalog) => Ok(static_json(&state.catalog)),
+        (_, Route::OpenApi) => Ok(static_json(&state.openapi)),
         (_, Route::Meshes) => handlers::list_meshes(state, path, &query).await,
         (Method::GET, Route::Mesh { name }) => handlers::get_mesh(state, &name).await,
-        (Method::PUT, Route::Mesh { name }) => handlers::put_mesh(state, &name, &body).await,
-        (_, Route::Mesh { name }) => handlers::delete_mesh(state, &name).await,
+        (Method::PUT, Route::Mesh { name }) => handlers::put_mesh(state, &name, &body, write).await,
+        (_, Route::Mesh { name }) => handlers::delete_mesh(state, &name, write).await,
         (_, Route::Collection { mesh, kind }) => {
             handlers::list_resources(state, &mesh, kind, path, &query).await
         }
@@ -152,10 +202,10 @@ async fn route(
             handlers::get_resource(state, &mesh, kind, &name).await
         }
         (Method::PUT, Route::Item { mesh, kind, name }) => {
-            handlers::put_resource(state, &mesh, kind, &name, &body).await
+            handlers::put_resource(state, &mesh, kind, &name, &body, write).await
         }
         (_, Route::Item { mesh, kind, name }) => {
-            handlers::delete_resource(state, &mesh, kind, &name).await
+            handlers::delete_resource(state, &mesh, kind, &name, write).await
         }
         (_, Route::Overviews { mesh }) => {
             handlers::list_overviews(state, mesh.as_deref(), path, &query).await
@@ -188,8 +238,8 @@ fn preflight(route: &Route, requested: &str, req: &HttpRequest) -> HttpResponse 
     resp.finish()
 }
 
-/// Every response is JSON: `Accept`, when given, must allow it.
-fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
+/// Every response is JSON (a watch: Server-Sent Events): `Accept`, when given, must allow it.
+fn check_accept(req: &HttpRequest, watch: bool) -> Result<(), ApiError> {
     let Some(accept) = req.headers().get(header::ACCEPT) else {
         return Ok(());
     };
@@ -200,6 +250,7 @@ fn check_accept(req: &HttpRequest) -> Result<(), ApiError> {
             || media == "*/*"
             || media.eq_ignore_ascii_case("application/*")
             || media.eq_ignore_ascii_case("application/json")
+            || (watch && media.eq_ignore_ascii_case("text/event-stream"))
     });
     if ok {
         Ok(())

@@ -18,6 +18,8 @@ pub enum Route {
     Config,
     /// `GET /catalog`.
     Catalog,
+    /// `GET /_openapi.json`.
+    OpenApi,
     /// `/meshes`.
     Meshes,
     /// `/meshes/{name}`.
@@ -71,6 +73,7 @@ impl Route {
             [] => Route::Index,
             ["config"] => Route::Config,
             ["catalog"] => Route::Catalog,
+            ["_openapi.json"] => Route::OpenApi,
             ["meshes"] => Route::Meshes,
             [OVERVIEWS] => Route::Overviews { mesh: None },
             [segment] => Route::Global {
@@ -95,6 +98,32 @@ impl Route {
             },
             _ => return None,
         })
+    }
+
+    /// The route's path template, e.g. `/meshes/{mesh}/traffic-routes/{name}`, as in the
+    /// OpenAPI document.
+    pub fn template(&self) -> String {
+        match self {
+            Route::Index => "/".into(),
+            Route::Config => "/config".into(),
+            Route::Catalog => "/catalog".into(),
+            Route::OpenApi => "/_openapi.json".into(),
+            Route::Meshes => "/meshes".into(),
+            Route::Mesh { .. } => "/meshes/{name}".into(),
+            Route::Collection { kind, .. } => format!("/meshes/{{mesh}}/{}", kind.segment()),
+            Route::Item { kind, .. } => format!("/meshes/{{mesh}}/{}/{{name}}", kind.segment()),
+            Route::Global { kind } => format!("/{}", kind.segment()),
+            Route::Overviews { mesh: None } => format!("/{OVERVIEWS}"),
+            Route::Overviews { mesh: Some(_) } => format!("/meshes/{{mesh}}/{OVERVIEWS}"),
+            Route::Overview { .. } => format!("/meshes/{{mesh}}/{OVERVIEWS}/{{name}}"),
+        }
+    }
+
+    /// The template as a metric label: `/meshes/:mesh/traffic-routes/:name` (one per endpoint,
+    /// whatever the names; `:` because some text-format parsers mistake braces in a label value
+    /// for the end of the label set).
+    pub fn metric_label(&self) -> String {
+        self.template().replace('{', ":").replace('}', "")
     }
 
     /// The methods the route accepts, in the order Kuma lists them.

@@ -17,8 +17,12 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
 
 use actix_web::web::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -145,6 +149,47 @@ enum Chunk {
     Trailers { line: Vec<u8>, total: usize },
 }
 
+/// Ends a connection from outside its I/O: a handler streaming a response whose client does
+/// not read it (a slow watch) cuts the connection, and the next read or write fails, waking
+/// the connection's task if it waits for a socket that will never drain.
+#[derive(Clone, Debug, Default)]
+pub struct Cutoff(Arc<CutoffState>);
+
+#[derive(Debug, Default)]
+struct CutoffState {
+    cut: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Cutoff {
+    /// Cuts the connection.
+    pub fn cut(&self) {
+        self.0.cut.store(true, Ordering::SeqCst);
+        self.0.waker.wake();
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.0.cut.load(Ordering::SeqCst) {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection cut by the server",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Called with what a poll returned: a pending one is woken by [`Cutoff::cut`].
+    fn pending<T>(&self, cx: &Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_pending() {
+            self.0.waker.register(cx.waker());
+            // Cut between the check and the registration: do not sleep through it.
+            self.check()?;
+        }
+        poll
+    }
+}
+
 /// A connection whose request heads are checked before actix-http reads them.
 pub struct Guarded<T> {
     io: T,
@@ -159,6 +204,7 @@ pub struct Guarded<T> {
     /// No request has completed yet (the first head is timed from the connection's start).
     first: bool,
     _permit: Option<Permit>,
+    cutoff: Cutoff,
 }
 
 impl<T> Guarded<T> {
@@ -173,7 +219,13 @@ impl<T> Guarded<T> {
             deadline: Some(Box::pin(sleep(timeouts.header))),
             first: true,
             _permit: permit,
+            cutoff: Cutoff::default(),
         }
+    }
+
+    /// What cuts this connection.
+    pub fn cutoff(&self) -> Cutoff {
+        self.cutoff.clone()
     }
 
     /// A connection refused before anything is read: it is answered `why` and closed.
@@ -474,6 +526,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.cutoff.check()?;
+        let poll = this.read_guarded(cx, buf);
+        this.cutoff.pending(cx, poll)
+    }
+}
+
+impl<T: AsyncRead + Unpin> Guarded<T> {
+    fn read_guarded(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         loop {
             if !this.ready.is_empty() {
                 let n = this.ready.len().min(buf.remaining());
@@ -537,7 +602,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.cutoff.check()?;
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.cutoff.pending(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -545,7 +613,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.cutoff.check()?;
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.cutoff.pending(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -553,7 +624,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        this.cutoff.check()?;
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.cutoff.pending(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -578,6 +652,7 @@ mod tests {
             deadline: None,
             first: false,
             _permit: None,
+            cutoff: Cutoff::default(),
         }
     }
 

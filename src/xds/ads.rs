@@ -7,7 +7,7 @@
 //! actor turns into the Dataplane's insight; a NACKed version is not resent (X4).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,8 @@ use ursa_actors::xds::{generate, Generated, XdsSnapshot};
 
 use super::encode::{Encoded, Encoder};
 use super::type_url::{PerType, TypeUrl};
-use crate::diagnostics::XdsMetrics;
+use crate::diagnostics::{MeshLabel, TypeLabel, XdsMetrics};
+use crate::http::limits::Throttle;
 
 /// Largest DiscoveryResponse sent (D24, as Kuma 2.14): a proxy whose configuration of one type
 /// is larger keeps its last one, and the control plane logs why.
@@ -59,6 +60,20 @@ pub struct Ads {
     /// Shared by every stream, so proxies with the same endpoints share their encoding.
     encoder: Arc<Encoder>,
     stats: Arc<XdsMetrics>,
+    /// Streams open now, and the most allowed (`limits.xds.maxStreams`; 0: no cap).
+    open: Arc<AtomicUsize>,
+    max_streams: usize,
+    /// Warnings about refused streams, at most one per interval.
+    refused: Throttle,
+}
+
+/// One open stream's place under `limits.xds.maxStreams`, given back when the stream ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Ads {
@@ -72,7 +87,40 @@ impl Ads {
             shutdown: watch::channel(false).1,
             encoder: Arc::new(Encoder::new()),
             stats,
+            open: Arc::new(AtomicUsize::new(0)),
+            max_streams: 0,
+            refused: Throttle::new(Duration::from_secs(10)),
         }
+    }
+
+    /// At most `n` streams open at once (0: no cap); a stream beyond it is refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub fn with_max_streams(mut self, n: usize) -> Ads {
+        self.max_streams = n;
+        self
+    }
+
+    /// A place for one more stream, or the status that refuses it.
+    fn admit(&self) -> Result<Slot, Status> {
+        let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        let slot = Slot(self.open.clone());
+        if self.max_streams == 0 || open <= self.max_streams {
+            return Ok(slot);
+        }
+        drop(slot);
+        self.stats.refused_streams.inc();
+        if let Some(suppressed) = self.refused.allow() {
+            tracing::warn!(
+                max = self.max_streams,
+                suppressed,
+                "refused an ADS stream: limits.xds.maxStreams streams are open"
+            );
+        }
+        Err(Status::resource_exhausted(format!(
+            "this control plane serves at most {} ADS streams at once (limits.xds.maxStreams); \
+             retry later or connect to another instance",
+            self.max_streams
+        )))
     }
 
     /// Streams end (with `UNAVAILABLE`, so Envoy reconnects elsewhere) when `shutdown` turns true.
@@ -114,9 +162,11 @@ impl AggregatedDiscoveryService for Ads {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
+        let slot = self.admit()?;
         let number = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
         let stream = AdsStream::new(
+            slot,
             self.registry.clone(),
             self.instance_id.clone(),
             tx,
@@ -206,8 +256,9 @@ struct TypeState {
     /// Resource names of Envoy's last request (EDS/RDS ask by name).
     names: Vec<String>,
     /// Nonces sent and not yet answered: each response is counted ACKed or rejected once,
-    /// however often Envoy repeats a nonce (it does while warming clusters).
-    unanswered: Vec<String>,
+    /// however often Envoy repeats a nonce (it does while warming clusters). With each, when
+    /// the change it delivers was committed (for the delivery time).
+    unanswered: Vec<(String, Option<std::time::Instant>)>,
     /// A version not sent for being over [`MAX_RESPONSE_BYTES`] (logged once).
     oversized: Option<String>,
 }
@@ -216,6 +267,7 @@ struct TypeState {
 const UNANSWERED_KEPT: usize = 16;
 
 struct AdsStream {
+    _slot: Slot,
     registry: MeshRegistry,
     instance_id: Arc<str>,
     out: Outbound,
@@ -299,6 +351,7 @@ fn bucket(status: &mut SubscriptionStatus, t: TypeUrl) -> &mut Stats {
 
 impl AdsStream {
     fn new(
+        slot: Slot,
         registry: MeshRegistry,
         instance_id: Arc<str>,
         out: Outbound,
@@ -321,6 +374,7 @@ impl AdsStream {
             }),
         };
         AdsStream {
+            _slot: slot,
             registry,
             instance_id,
             out,
@@ -388,6 +442,14 @@ impl AdsStream {
             }
         };
         self.stats.streams.dec();
+        if let Some(proxy) = &self.proxy {
+            self.stats
+                .connected
+                .get_or_create(&MeshLabel {
+                    mesh: proxy.mesh.clone(),
+                })
+                .dec();
+        }
         if let End::Refused(status) = end {
             tracing::info!(message = status.message(), "ending stream");
             let _ = self.out.send(Err(status)).await;
@@ -427,10 +489,18 @@ impl AdsStream {
         // Generate from a clone of the Arc: holding the channel's read lock while generating
         // would block the mesh actor's next publication.
         let snapshot = snapshots.borrow_and_update().clone();
+        let started = std::time::Instant::now();
         let (source, generated) = generate_in(&snapshot, &dataplane);
+        self.stats
+            .generation_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.stats.generations.inc();
         let encoded = self.encoder.encode(&generated.config);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
+        self.stats
+            .connected
+            .get_or_create(&MeshLabel { mesh: mesh.clone() })
+            .inc();
         self.proxy = Some(Proxy {
             mesh,
             dataplane,
@@ -457,8 +527,19 @@ impl AdsStream {
         };
         let nack = req.error_detail.as_ref();
         let unanswered = &mut self.types[t].unanswered;
-        if let Some(i) = unanswered.iter().position(|n| *n == req.response_nonce) {
-            unanswered.remove(i);
+        if let Some(i) = unanswered.iter().position(|n| n.0 == req.response_nonce) {
+            let (_, since) = unanswered.remove(i);
+            let label = TypeLabel { r#type: t.short() };
+            if nack.is_some() {
+                self.stats.nacks.get_or_create(&label).inc();
+            } else {
+                self.stats.acks.get_or_create(&label).inc();
+                if let Some(since) = since {
+                    self.stats
+                        .delivery_seconds
+                        .observe(since.elapsed().as_secs_f64());
+                }
+            }
             self.count_reply(t, nack.is_some());
             if let Some(detail) = nack {
                 tracing::warn!(
@@ -502,13 +583,14 @@ impl AdsStream {
         let due =
             state.sent_version != current || (names_changed && !req.response_nonce.is_empty());
         if due || req.response_nonce.is_empty() {
-            self.send(t).await?;
+            self.send(t, None).await?;
         }
         Ok(())
     }
 
     /// A new snapshot: regenerate if its changes reach this proxy, then send what changed.
     async fn on_config(&mut self) -> Result<(), End> {
+        let mut since = None;
         if let Some(proxy) = &mut self.proxy {
             let snapshot = proxy.snapshots.borrow_and_update().clone();
             if !proxy.affected_by(&snapshot) {
@@ -516,7 +598,15 @@ impl AdsStream {
                 self.stats.skipped.inc();
                 return Ok(());
             }
+            // Delivery counts from the oldest change this configuration brings.
+            since = snapshot
+                .changes_since(proxy.seen)
+                .and_then(|changes| changes.filter_map(|c| c.since).min());
+            let started = std::time::Instant::now();
             let (source, generated) = generate_in(&snapshot, &proxy.dataplane);
+            self.stats
+                .generation_seconds
+                .observe(started.elapsed().as_secs_f64());
             self.stats.generations.inc();
             // The one comparison per type: unchanged types keep their encoding (and version).
             proxy.encoded = self.encoder.reencode(
@@ -530,13 +620,15 @@ impl AdsStream {
         for t in TypeUrl::ALL {
             let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
             if self.types[t].subscribed && self.types[t].sent_version != current {
-                self.send(t).await?;
+                self.send(t, since).await?;
             }
         }
         Ok(())
     }
 
-    async fn send(&mut self, t: TypeUrl) -> Result<(), End> {
+    /// Sends the current configuration of type `t`; `since`: when the change it delivers was
+    /// committed.
+    async fn send(&mut self, t: TypeUrl, since: Option<std::time::Instant>) -> Result<(), End> {
         let Some(proxy) = &self.proxy else {
             return Ok(());
         };
@@ -571,9 +663,12 @@ impl AdsStream {
         });
         let version = encoded.version.clone();
         self.out.send(Ok(response)).await.map_err(|_| End::Closed)?;
-        self.stats.responses.inc();
+        self.stats
+            .responses
+            .get_or_create(&TypeLabel { r#type: t.short() })
+            .inc();
         let state = &mut self.types[t];
-        state.unanswered.push(nonce.clone());
+        state.unanswered.push((nonce.clone(), since));
         if state.unanswered.len() > UNANSWERED_KEPT {
             state.unanswered.remove(0);
         }

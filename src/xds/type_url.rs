@@ -38,6 +38,16 @@ impl TypeUrl {
         }
     }
 
+    /// The short name, as in insights and metric labels (`cds`, `eds`, `lds`, `rds`).
+    pub const fn short(self) -> &'static str {
+        match self {
+            TypeUrl::Cluster => "cds",
+            TypeUrl::Endpoint => "eds",
+            TypeUrl::Listener => "lds",
+            TypeUrl::Route => "rds",
+        }
+    }
+
     /// The type a request names, if Ursa serves it.
     pub fn parse(url: &str) -> Option<TypeUrl> {
         TypeUrl::ALL.into_iter().find(|t| t.as_str() == url)

@@ -138,6 +138,7 @@ fn test_config(env: &[(&str, &str)]) -> Config {
         ("KUMA_BOOTSTRAP_SERVER_PORT".into(), "0".into()),
         ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
         ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
+        ("KUMA_ADMIN_SERVER_LOCAL_PORT".into(), "0".into()),
     ];
     // The test's own values replace these.
     vars.retain(|(k, _)| !env.iter().any(|(name, _)| name == k));

@@ -30,6 +30,7 @@ impl Cp {
             .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
             .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
+            .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -317,6 +317,8 @@ pub static SECTIONS: &[Section] = &[
     Section { path: "store.postgres.tls", doc: "TLS to the database." },
     Section { path: "store.postgres.instanceLease", doc: "(Ursa extension) Each instance's lease, by which instances sharing the database learn that one died (X13)." },
     Section { path: "apiServer", doc: "The HTTP API (Kuma's, Universal mode)." },
+    Section { path: "apiServer.https", doc: "The API over TLS, beside plain HTTP." },
+    Section { path: "apiServer.auth", doc: "(Ursa extension) Who may write through the API." },
     Section { path: "apiServer.catalog", doc: "What GET /catalog advertises to dataplane agents and tools." },
     Section { path: "bootstrapServer", doc: "The server that hands Envoy bootstrap configuration to dataplane agents." },
     Section { path: "bootstrapServer.params", doc: "Values written into the generated Envoy bootstraps." },
@@ -330,6 +332,7 @@ pub static SECTIONS: &[Section] = &[
     Section { path: "reports", doc: "Usage reports." },
     Section { path: "limits", doc: "(Ursa extension) Bounds on what clients can make the control plane hold." },
     Section { path: "limits.http", doc: "Every HTTP server of the control plane (API, bootstrap, diagnostics). A request that breaks a limit gets Kuma's error JSON (408, 413, 414, 431, 503) and its connection is closed." },
+    Section { path: "limits.xds", doc: "The xDS (ADS) server." },
 ];
 
 /// Every key, in file order.
@@ -372,6 +375,18 @@ pub static KEYS: &[Key] = &[
         "URL of the bootstrap server. auto: http://<general.advertisedHostname>:<bootstrapServer.port>"),
     key!("apiServer.catalog.monitoringAssignment.url", "KUMA_API_SERVER_CATALOG_MONITORING_ASSIGNMENT_URL", api_server.catalog.monitoring_assignment.url,
         "URL of the monitoring-assignment server. auto: grpc://<general.advertisedHostname>:<monitoringAssignmentServer.grpcPort>"),
+    key!("apiServer.https.enabled", "KUMA_API_SERVER_HTTPS_ENABLED", api_server.https.enabled,
+        "Serve the API over HTTPS too, on apiServer.https.port (plain HTTP stays on apiServer.port, for loopback and Kuma 0.5 clients). Every limit of limits.http applies, the TLS handshake counted in the header timeout."),
+    key!("apiServer.https.port", "KUMA_API_SERVER_HTTPS_PORT", api_server.https.port,
+        "Port of the HTTPS listener (Kuma 1.x uses 5682, Ursa's bootstrap server's port)."),
+    key!("apiServer.https.tlsCertFile", "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE", api_server.https.tls_cert_file,
+        "PEM certificate chain of the HTTPS listener (required when enabled)."),
+    key!("apiServer.https.tlsKeyFile", "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE", api_server.https.tls_key_file,
+        "PEM private key of the HTTPS listener (required when enabled)."),
+    key!("apiServer.auth.enabled", "KUMA_API_SERVER_AUTH_ENABLED", api_server.auth.enabled,
+        "Writer authentication: PUT and DELETE require Authorization: Bearer <user token> (401 in Kuma's error JSON otherwise). Tokens are issued by `ursa-cp token --user NAME` or the admin server's POST /tokens/user, signed by a key kept in the store, and can be revoked. Off by default, as Kuma 0.5 had none.", ursa),
+    key!("apiServer.auth.readsRequireToken", "KUMA_API_SERVER_AUTH_READS_REQUIRE_TOKEN", api_server.auth.reads_require_token,
+        "With auth enabled, GETs require a token too (all but GET / and GET /_openapi.json).", ursa),
     key!("bootstrapServer.port", "KUMA_BOOTSTRAP_SERVER_PORT", bootstrap_server.port,
         "Port of the server that hands Envoy bootstrap configuration to dataplane agents."),
     key!("bootstrapServer.params.adminAddress", "KUMA_BOOTSTRAP_SERVER_PARAMS_ADMIN_ADDRESS", bootstrap_server.params.admin_address,
@@ -402,7 +417,8 @@ pub static KEYS: &[Key] = &[
         "Port of the monitoring-assignment (Prometheus discovery) gRPC server."),
     key!("monitoringAssignmentServer.assignmentRefreshInterval", "KUMA_MONITORING_ASSIGNMENT_SERVER_ASSIGNMENT_REFRESH_INTERVAL", monitoring_assignment_server.assignment_refresh_interval,
         "How often assignments are recomputed."),
-    key!("adminServer.local.port", "KUMA_ADMIN_SERVER_LOCAL_PORT", admin_server.local.port, "Port on localhost."),
+    key!("adminServer.local.port", "KUMA_ADMIN_SERVER_LOCAL_PORT", admin_server.local.port,
+        "Port of the admin server, on 127.0.0.1 only whatever apiServer.interface says: POST /tokens/user issues user tokens, DELETE /tokens/user/{id} revokes one. Anyone who can connect to it can write through the API, so it never listens beyond loopback."),
     key!("adminServer.public.enabled", "KUMA_ADMIN_SERVER_PUBLIC_ENABLED", admin_server.public.enabled, "Whether it runs."),
     key!("adminServer.public.interface", "KUMA_ADMIN_SERVER_PUBLIC_INTERFACE", admin_server.public.interface, "Interface it binds."),
     key!("adminServer.public.port", "KUMA_ADMIN_SERVER_PUBLIC_PORT", admin_server.public.port,
@@ -427,6 +443,8 @@ pub static KEYS: &[Key] = &[
         "Open connections per server; further connections wait in the listen backlog until one closes. 0 means a quarter of the process's file-descriptor limit (which Ursa raises to its hard limit at start).", ursa),
     key!("limits.http.maxConnectionsPerClient", "KUMA_LIMITS_HTTP_MAX_CONNECTIONS_PER_CLIENT", limits.http.max_connections_per_client,
         "Open connections per client address and server; beyond it a connection gets 503 and is closed at once, so a flooding client runs out of its own share. 0 means no cap.", ursa),
+    key!("limits.xds.maxStreams", "KUMA_LIMITS_XDS_MAX_STREAMS", limits.xds.max_streams,
+        "ADS streams open at once on this instance; a stream beyond it ends at once with RESOURCE_EXHAUSTED (Envoy retries, possibly on another instance) and a warning is logged (at most one line per 10 s). 0 means no cap.", ursa),
 ];
 
 /// The key a variable sets.

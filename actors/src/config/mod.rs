@@ -320,6 +320,10 @@ pub struct ApiServerConfig {
     pub cors_allowed_domains: Vec<String>,
     /// What `GET /catalog` advertises.
     pub catalog: CatalogConfig,
+    /// The HTTPS listener, beside plain HTTP (Kuma 1.x's names).
+    pub https: ApiHttpsConfig,
+    /// Writer authentication (Ursa extension).
+    pub auth: ApiAuthConfig,
 }
 
 impl Default for ApiServerConfig {
@@ -330,8 +334,46 @@ impl Default for ApiServerConfig {
             read_only: false,
             cors_allowed_domains: LOOPBACK_ORIGINS.iter().map(|o| (*o).to_owned()).collect(),
             catalog: CatalogConfig::default(),
+            https: ApiHttpsConfig::default(),
+            auth: ApiAuthConfig::default(),
         }
     }
+}
+
+/// `apiServer.https`: the API over TLS on a second port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ApiHttpsConfig {
+    /// Whether the HTTPS listener runs.
+    pub enabled: bool,
+    /// Its port.
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    /// PEM certificate chain.
+    pub tls_cert_file: String,
+    /// PEM private key.
+    pub tls_key_file: String,
+}
+
+impl Default for ApiHttpsConfig {
+    fn default() -> ApiHttpsConfig {
+        ApiHttpsConfig {
+            enabled: false,
+            port: 5683,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+        }
+    }
+}
+
+/// `apiServer.auth`: writer authentication with user tokens (off by default, as in Kuma 0.5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ApiAuthConfig {
+    /// `PUT` and `DELETE` require `Authorization: Bearer <user token>`.
+    pub enabled: bool,
+    /// `GET`s require a token too (all but `/` and `/_openapi.json`).
+    pub reads_require_token: bool,
 }
 
 /// The default `apiServer.corsAllowedDomains` (D23): pages served from this machine only (Kuma's
@@ -541,6 +583,24 @@ impl Default for DataplaneTokenApiConfig {
 pub struct LimitsConfig {
     /// Every HTTP server of the control plane (API, bootstrap).
     pub http: HttpLimits,
+    /// The xDS server.
+    pub xds: XdsLimits,
+}
+
+/// `limits.xds`: what the xDS server holds at most.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct XdsLimits {
+    /// ADS streams open at once on this instance (0 = no cap).
+    pub max_streams: u32,
+}
+
+impl Default for XdsLimits {
+    fn default() -> XdsLimits {
+        XdsLimits {
+            max_streams: 20_000,
+        }
+    }
 }
 
 /// `limits.http`: time and connection limits of each HTTP server.
@@ -985,7 +1045,7 @@ mod tests {
         assert_eq!(
             yaml_error("apiServer:\n  prot: 5681\n"),
             "invalid config file ursa.yaml: apiServer.prot: unknown field `prot`, expected one \
-             of `interface`, `port`, `readOnly`, `corsAllowedDomains`, `catalog`"
+             of `interface`, `port`, `readOnly`, `corsAllowedDomains`, `catalog`, `https`, `auth`"
         );
         let err = yaml_error("sdsServer:\n  grpcPort: 5677\n");
         assert!(
@@ -1215,9 +1275,11 @@ mod tests {
                                "port": 0, "tlsCertFile": "", "tlsKeyFile": ""}
                 },
                 "apiServer": {
+                    "auth": {"enabled": false, "readsRequireToken": false},
                     "catalog": {"bootstrap": {"url": "http://localhost:5682"},
                                 "monitoringAssignment": {"url": "grpc://localhost:5676"}},
                     "corsAllowedDomains": LOOPBACK_ORIGINS,
+                    "https": {"enabled": false, "port": 5683, "tlsCertFile": "", "tlsKeyFile": ""},
                     "interface": "",
                     "port": 5681,
                     "readOnly": false
@@ -1233,7 +1295,8 @@ mod tests {
                 "general": {"advertisedHostname": "localhost", "workerThreads": 0},
                 "limits": {"http": {"idleTimeout": "30s", "maxConnections": 0,
                                     "maxConnectionsPerClient": 256, "readBodyTimeout": "10s",
-                                    "readHeaderTimeout": "5s"}},
+                                    "readHeaderTimeout": "5s"},
+                           "xds": {"maxStreams": 20000}},
                 "monitoringAssignmentServer": {"assignmentRefreshInterval": "1s", "grpcPort": 5676},
                 "reports": {"enabled": true},
                 "store": {

@@ -54,6 +54,8 @@ pub struct MeshActor {
     /// Told when the mesh is gone from the store (deleted through another instance): the
     /// supervisor, the registry's one writer, unpublishes the actor.
     supervisor: Option<Recipient<crate::supervisor::MeshGone>>,
+    /// The control plane's change log, for watches; none in tests that do not watch.
+    events: Option<Arc<crate::watch::Events>>,
 }
 
 /// Tunables of mesh actors, from the control plane's configuration.
@@ -96,6 +98,7 @@ impl MeshActor {
             settings,
             refreshes: Default::default(),
             supervisor: None,
+            events: None,
         }
     }
 
@@ -113,6 +116,12 @@ impl MeshActor {
         self
     }
 
+    /// The actor records every change in `events`, which watches read.
+    pub fn recording_to(mut self, events: Arc<crate::watch::Events>) -> MeshActor {
+        self.events = Some(events);
+        self
+    }
+
     fn name(&self) -> &str {
         self.state.name()
     }
@@ -125,6 +134,23 @@ impl MeshActor {
     fn publish_reads(&self) {
         self.reads.send_replace(Arc::new(self.state.clone()));
     }
+
+    /// Records a change for watches ([`crate::watch`]); the state then reflects it.
+    fn emit(&mut self, op: crate::watch::Op, resource: Arc<Resource>) {
+        if let Some(events) = &self.events {
+            self.state.seq = events.push(op, resource);
+        }
+    }
+
+    /// The mesh and everything in it is gone: one `deleted` event each, the Mesh last.
+    fn emit_mesh_deleted(&mut self) {
+        let gone: Vec<Arc<Resource>> = self.state.resources().cloned().collect();
+        for r in gone {
+            self.emit(crate::watch::Op::Deleted, r);
+        }
+        let mesh = self.state.mesh.clone();
+        self.emit(crate::watch::Op::Deleted, mesh);
+    }
 }
 
 impl Actor for MeshActor {
@@ -132,6 +158,9 @@ impl Actor for MeshActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(mesh = %self.name(), "mesh actor started");
+        let mesh = self.state.mesh.clone();
+        self.emit(crate::watch::Op::Added, mesh);
+        self.publish_reads();
         let every = self
             .settings
             .insight_flush_interval

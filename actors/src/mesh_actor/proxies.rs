@@ -16,6 +16,7 @@ use crate::kinds::insight::{DataplaneInsightSpec, Subscription};
 use crate::kinds::{Kind, Spec};
 use crate::resource::Resource;
 use crate::state::MeshState;
+use crate::watch::Op;
 use crate::xds::{ChangeSummary, XdsSnapshot};
 
 pub use crate::kinds::insight::MAX_SUBSCRIPTIONS;
@@ -54,9 +55,22 @@ impl MeshActor {
         after: Option<Arc<Resource>>,
     ) {
         let before = self.state.get(kind, name).cloned();
+        let insight = (kind == Kind::Dataplane && after.is_none())
+            .then(|| self.state.get(Kind::DataplaneInsight, name).cloned())
+            .flatten();
         match &after {
             Some(r) => self.state.insert(r.clone()),
             None => self.state.remove(kind, name),
+        }
+        match (&before, &after) {
+            (None, Some(r)) => self.emit(Op::Added, r.clone()),
+            (Some(_), Some(r)) => self.emit(Op::Updated, r.clone()),
+            (Some(r), None) => self.emit(Op::Deleted, r.clone()),
+            (None, None) => {}
+        }
+        if let Some(insight) = insight {
+            // The Dataplane took its insight with it.
+            self.emit(Op::Deleted, insight);
         }
         self.publish_reads();
         if kind != Kind::DataplaneInsight {
@@ -67,7 +81,8 @@ impl MeshActor {
 
     /// The Mesh resource changed: every proxy is concerned.
     pub(super) fn set_mesh(&mut self, ctx: &mut Context<Self>, mesh: Arc<Resource>) {
-        self.state.mesh = mesh;
+        self.state.mesh = mesh.clone();
+        self.emit(Op::Updated, mesh);
         self.publish_reads();
         let name = self.name().to_string();
         self.proxies
@@ -136,7 +151,15 @@ impl MeshActor {
                 r
             }
         };
-        self.state.insert(Arc::new(resource));
+        let resource = Arc::new(resource);
+        self.state.insert(resource.clone());
+        // A proxy's report is a change of its insight: a CI job can wait for it.
+        let op = if existing.is_some() {
+            Op::Updated
+        } else {
+            Op::Added
+        };
+        self.emit(op, resource);
         self.publish_reads();
         self.dirty_insights.insert(dataplane.to_string());
     }

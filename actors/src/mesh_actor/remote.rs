@@ -238,6 +238,7 @@ impl MeshActor {
                 actor: ctx.address(),
             });
         }
+        self.emit_mesh_deleted();
         self.state.clear();
         tracing::info!(mesh = %self.name(), "mesh deleted through another instance");
         // Dropping the actor drops the proxies' channels: their streams end and reconnect.

@@ -14,6 +14,7 @@ use super::MeshActor;
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind};
 use crate::kinds::{Kind, Spec, ValidSpec};
+use crate::precondition::WriteOptions;
 use crate::resource::Resource;
 use crate::store::{Change, StoreError};
 
@@ -267,6 +268,8 @@ pub struct PutResource {
     pub name: String,
     /// Its spec (the kind comes with it), validated by the sender.
     pub spec: ValidSpec,
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
 }
 
 impl Handler<PutResource> for MeshActor {
@@ -292,6 +295,18 @@ impl Handler<PutResource> for MeshActor {
         }
         if kind == Kind::DataplaneInsight && self.effective(Kind::Dataplane, &msg.name).is_none() {
             return fail(Error::NotFound);
+        }
+        // Against the latest pending write, so two writers holding one version race fairly
+        // here; the store checks the same version again (other instances).
+        if let Err(e) = msg
+            .write
+            .precondition
+            .check(existing.as_ref().map(|r| r.meta.version))
+        {
+            return fail(e);
+        }
+        if msg.write.dry_run {
+            return Box::pin(std::future::ready(Ok(op)));
         }
         let now = crate::resource::now();
         let (resource, change) = match &existing {
@@ -352,6 +367,8 @@ pub struct DeleteResource {
     pub kind: Kind,
     /// Its name.
     pub name: String,
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
 }
 
 impl Handler<DeleteResource> for MeshActor {
@@ -361,6 +378,13 @@ impl Handler<DeleteResource> for MeshActor {
         let Some(existing) = self.effective(msg.kind, &msg.name) else {
             return Box::pin(std::future::ready(Err(Error::NotFound)));
         };
+        let version = existing.meta.version;
+        if let Err(e) = msg.write.precondition.check(Some(version)) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        if msg.write.dry_run {
+            return Box::pin(std::future::ready(Ok(())));
+        }
         if existing.meta.version == 0 {
             // A proxy-reported insight never stored: forget it here, nothing to delete there.
             self.change(ctx, msg.kind, &msg.name, None);
@@ -371,6 +395,7 @@ impl Handler<DeleteResource> for MeshActor {
             kind: msg.kind,
             mesh: self.name().to_string(),
             name: msg.name.clone(),
+            expected: msg.write.precondition.expected(version),
         };
         let (tx, rx) = oneshot::channel();
         let (kind, name) = (msg.kind, msg.name.clone());
@@ -402,6 +427,8 @@ pub struct UpdateMesh {
     pub spec: mesh_kind::MeshSpec,
     /// The files its CA backends name, read by the sender.
     pub files: crate::kinds::mesh::CaFiles,
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
 }
 
 impl Handler<UpdateMesh> for MeshActor {
@@ -424,6 +451,12 @@ impl Handler<UpdateMesh> for MeshActor {
         };
         if let Err(v) = mesh_kind::prepare(&mut spec, self.name(), old, &msg.files) {
             return fail(Error::Invalid(v));
+        }
+        if let Err(e) = msg.write.precondition.check(Some(current.meta.version)) {
+            return fail(e);
+        }
+        if msg.write.dry_run {
+            return Box::pin(std::future::ready(Ok(Op::Update)));
         }
         let updated = Arc::new(current.updated(Spec::Mesh(spec), crate::resource::now()));
         let change = Change::Update {
@@ -453,21 +486,36 @@ impl Handler<UpdateMesh> for MeshActor {
 }
 
 /// Remove the mesh and everything in it from the store, then stop. Sent by the supervisor
-/// after it has unpublished the mesh; queued behind every write already accepted.
+/// after it has unpublished the mesh; queued behind every write already accepted. A dry run
+/// (sent while the mesh is still published) only checks the precondition.
 #[derive(Message)]
 #[rtype(result = "Result<(), Error>")]
-pub struct DeleteMeshContents;
+pub struct DeleteMeshContents {
+    /// Its precondition, and whether it is only a dry run.
+    pub write: WriteOptions,
+}
 
 impl Handler<DeleteMeshContents> for MeshActor {
     type Result = ResponseFuture<Result<(), Error>>;
 
-    fn handle(&mut self, _: DeleteMeshContents, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DeleteMeshContents, ctx: &mut Self::Context) -> Self::Result {
+        let current = self
+            .effective(Kind::Mesh, self.name())
+            .unwrap_or_else(|| self.state.mesh.clone());
+        let version = current.meta.version;
+        if let Err(e) = msg.write.precondition.check(Some(version)) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
+        if msg.write.dry_run {
+            return Box::pin(std::future::ready(Ok(())));
+        }
         self.writes.closing = true;
         let name = self.name().to_string();
         let change = Change::Delete {
             kind: Kind::Mesh,
             mesh: name.clone(),
             name: name.clone(),
+            expected: msg.write.precondition.expected(version),
         };
         let (tx, rx) = oneshot::channel();
         self.enqueue(
@@ -478,6 +526,7 @@ impl Handler<DeleteMeshContents> for MeshActor {
             Box::new(move |act, ctx, r| {
                 let outcome = match r {
                     Ok(()) => {
+                        act.emit_mesh_deleted();
                         act.state.clear();
                         ctx.stop();
                         Ok(())

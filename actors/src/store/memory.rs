@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::secrets::{check_name, Generate};
 use super::{Store, StoreError, StoreFuture};
 use crate::kinds::Kind;
 use crate::page::{Page, PageRequest};
@@ -16,6 +17,7 @@ type Key = (Kind, String, String);
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<Key, Arc<Resource>>>,
+    secrets: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl MemoryStore {
@@ -30,8 +32,42 @@ impl MemoryStore {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn secret_map(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        self.secrets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn key(kind: Kind, mesh: &str, name: &str) -> Key {
         (kind, name.to_string(), mesh.to_string())
+    }
+}
+
+impl MemoryStore {
+    /// Deletes a resource (at `expected`, if given) and what it owns, under one lock.
+    fn remove(
+        &self,
+        kind: Kind,
+        mesh: &str,
+        name: &str,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut items = self.items();
+        let key = Self::key(kind, mesh, name);
+        match items.get(&key) {
+            None => return Err(StoreError::NotFound),
+            Some(r) if expected.is_some_and(|v| v != r.meta.version) => {
+                return Err(StoreError::Conflict)
+            }
+            Some(_) => {}
+        }
+        items.remove(&key);
+        match kind {
+            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
+            Kind::Dataplane => {
+                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -67,18 +103,11 @@ impl Store for MemoryStore {
     }
 
     fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()> {
-        let mut items = self.items();
-        if items.remove(&Self::key(kind, mesh, name)).is_none() {
-            return ready(Err(StoreError::NotFound));
-        }
-        match kind {
-            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
-            Kind::Dataplane => {
-                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
-            }
-            _ => {}
-        }
-        ready(Ok(()))
+        ready(self.remove(kind, mesh, name, None))
+    }
+
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()> {
+        ready(self.remove(kind, mesh, name, Some(expected)))
     }
 
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {
@@ -105,5 +134,27 @@ impl Store for MemoryStore {
 
     fn load_all(&self) -> StoreFuture<Vec<Arc<Resource>>> {
         ready(Ok(self.items().values().cloned().collect()))
+    }
+
+    fn get_or_create_secret(&self, name: &str, generate: Generate) -> StoreFuture<Vec<u8>> {
+        if let Err(e) = check_name(name) {
+            return ready(Err(e));
+        }
+        let value = self
+            .secret_map()
+            .entry(name.to_owned())
+            .or_insert_with(generate)
+            .clone();
+        ready(Ok(value))
+    }
+
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
+        let found = self
+            .secret_map()
+            .range(prefix.to_owned()..)
+            .take_while(|(name, _)| name.starts_with(prefix))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        ready(Ok(found))
     }
 }

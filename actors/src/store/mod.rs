@@ -4,6 +4,7 @@
 pub mod lease;
 pub mod memory;
 pub mod postgres;
+pub mod secrets;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -53,6 +54,8 @@ pub enum Change {
         mesh: String,
         /// Its name.
         name: String,
+        /// Only if the stored version is this one (`Conflict` otherwise); `None`: any version.
+        expected: Option<u64>,
     },
 }
 
@@ -84,6 +87,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a resource and everything it owns (a mesh: all its resources; a dataplane: its
     /// insight).
     fn delete(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<()>;
+    /// Deletes like [`Store::delete`], only if the stored version is `expected` (`Conflict`
+    /// otherwise), in one atomic step.
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()>;
     /// One resource.
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>>;
     /// A page of one kind, in one mesh or all, ordered by name then mesh.
@@ -111,7 +117,18 @@ pub trait Store: Send + Sync + 'static {
                         Box::pin(std::future::ready(Err(StoreError::Conflict)))
                     }
                 }
-                Change::Delete { kind, mesh, name } => self.delete(kind, &mesh, &name),
+                Change::Delete {
+                    kind,
+                    mesh,
+                    name,
+                    expected: None,
+                } => self.delete(kind, &mesh, &name),
+                Change::Delete {
+                    kind,
+                    mesh,
+                    name,
+                    expected: Some(v),
+                } => self.delete_at(kind, &mesh, &name, v),
             });
         }
         Box::pin(async move {
@@ -122,6 +139,14 @@ pub trait Store: Send + Sync + 'static {
             Ok(results)
         })
     }
+
+    /// The control-plane secret `name`, created from `generate()` when the store has none;
+    /// instances racing to create it all get the one that was stored (see [`secrets`]).
+    fn get_or_create_secret(&self, name: &str, generate: secrets::Generate)
+        -> StoreFuture<Vec<u8>>;
+
+    /// Every secret whose name starts with `prefix`, in name order.
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>>;
 
     /// Changes made through other control-plane instances; `None` for a store no other
     /// instance can see (memory).

@@ -74,10 +74,14 @@ async fn without_a_change_feed_the_supervisor_keeps_serving() {
         name: "m".into(),
         spec: MeshSpec::default(),
         files: CaFiles::none(),
+        write: Default::default(),
     });
     assert_eq!(put.await.unwrap(), Ok(Op::Create));
     assert_eq!(names(&registry), ["default", "m"]);
-    let delete = supervisor.send(DeleteMesh { name: "m".into() });
+    let delete = supervisor.send(DeleteMesh {
+        name: "m".into(),
+        write: Default::default(),
+    });
     assert_eq!(delete.await.unwrap(), Ok(()));
     assert_eq!(names(&registry), ["default"]);
 }

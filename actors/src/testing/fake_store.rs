@@ -353,7 +353,9 @@ impl FakeStore {
             Change::Create(r) | Change::Update { resource: r, .. } => {
                 (r.kind(), r.meta.mesh.clone(), r.meta.name.clone())
             }
-            Change::Delete { kind, mesh, name } => (*kind, mesh.clone(), name.clone()),
+            Change::Delete {
+                kind, mesh, name, ..
+            } => (*kind, mesh.clone(), name.clone()),
         };
         {
             let mut script = self.script();
@@ -371,7 +373,18 @@ impl FakeStore {
                     now(state.update(resource))
                 }
             }
-            Change::Delete { kind, mesh, name } => now(state.delete(kind, &mesh, &name)),
+            Change::Delete {
+                kind,
+                mesh,
+                name,
+                expected: None,
+            } => now(state.delete(kind, &mesh, &name)),
+            Change::Delete {
+                kind,
+                mesh,
+                name,
+                expected: Some(expected),
+            } => now(state.delete_at(kind, &mesh, &name, expected)),
         }
     }
 }
@@ -395,7 +408,9 @@ fn summary(change: &Change) -> (Kind, String, String, Write) {
                 expected: *expected,
             },
         ),
-        Change::Delete { kind, mesh, name } => (*kind, mesh.clone(), name.clone(), Write::Delete),
+        Change::Delete {
+            kind, mesh, name, ..
+        } => (*kind, mesh.clone(), name.clone(), Write::Delete),
     }
 }
 
@@ -416,8 +431,32 @@ impl Store for FakeStore {
             kind,
             mesh: mesh.to_owned(),
             name: name.to_owned(),
+            expected: None,
         }]);
         Box::pin(async move { commit.await?.pop().unwrap_or(Ok(())) })
+    }
+
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()> {
+        let commit = self.commit(vec![Change::Delete {
+            kind,
+            mesh: mesh.to_owned(),
+            name: name.to_owned(),
+            expected: Some(expected),
+        }]);
+        Box::pin(async move { commit.await?.pop().unwrap_or(Ok(())) })
+    }
+
+    // Secrets are not scripted: the fake answers them as the memory store does.
+    fn get_or_create_secret(
+        &self,
+        name: &str,
+        generate: crate::store::secrets::Generate,
+    ) -> StoreFuture<Vec<u8>> {
+        self.shared.state.get_or_create_secret(name, generate)
+    }
+
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
+        self.shared.state.secrets(prefix)
     }
 
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {

@@ -41,6 +41,8 @@ pub struct ChangeSummary {
     /// Services whose endpoints may have changed (every service of a changed Dataplane,
     /// before and after).
     pub services: BTreeSet<String>,
+    /// When the first change of the summary was committed (delivery times count from it).
+    pub since: Option<std::time::Instant>,
 }
 
 impl ChangeSummary {
@@ -60,6 +62,7 @@ impl ChangeSummary {
         if kind == Kind::DataplaneInsight {
             return;
         }
+        self.since.get_or_insert_with(std::time::Instant::now);
         if kind == Kind::Mesh {
             self.mesh = true;
             return;

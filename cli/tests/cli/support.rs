@@ -32,6 +32,7 @@ impl Server {
             ("KUMA_BOOTSTRAP_SERVER_PORT", "0"),
             ("KUMA_XDS_SERVER_GRPC_PORT", "0"),
             ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0"),
+            ("KUMA_ADMIN_SERVER_LOCAL_PORT", "0"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -119,6 +119,7 @@ async fn a_stamp_behind_a_pending_write_is_not_settled_until_stored() {
             sub("api", "", false),
         ]))
         .expect("a valid insight"),
+        write: Default::default(),
     });
     store.wait_held(1).await;
     let first = addr.send(DisconnectInstance {

@@ -52,6 +52,7 @@ pub(super) fn put(
     let request = addr.send(PutResource {
         name: name.to_owned(),
         spec: crate::kinds::ValidSpec::new(dataplane(port)).expect("a valid Dataplane"),
+        write: Default::default(),
     });
     async move {
         bounded("a PUT's reply", request)

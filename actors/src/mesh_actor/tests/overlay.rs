@@ -52,6 +52,7 @@ async fn a_delete_of_a_pending_create_follows_it_in_the_batch() {
     let delete = addr.send(DeleteResource {
         kind: Kind::Dataplane,
         name: "z".into(),
+        write: Default::default(),
     });
     settle(&addr).await;
     store.unhold();
@@ -64,6 +65,7 @@ async fn a_delete_of_a_pending_create_follows_it_in_the_batch() {
     let again = addr.send(DeleteResource {
         kind: Kind::Dataplane,
         name: "z".into(),
+        write: Default::default(),
     });
     assert_eq!(
         bounded("the delete", again).await.unwrap(),

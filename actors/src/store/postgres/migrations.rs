@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "control-plane instance leases",
         sql: include_str!("migrations/0002_control_plane_instances.sql"),
     },
+    Migration {
+        version: 3,
+        description: "secrets table",
+        sql: include_str!("migrations/0003_secrets.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -20,7 +20,8 @@
 //! `(mesh, kind, name)` serves a list of one kind in one mesh and the cascade of a mesh delete.
 //! Text columns use the `"C"` collation: the order is byte order, the memory store's. `json`
 //! rather than `jsonb` keeps the text as written (jsonb rejects the `\u0000` escape that a
-//! spec string may contain, and costs a parse per write). `schema_migrations` records the
+//! spec string may contain, and costs a parse per write). `secrets` holds control-plane secrets
+//! (name, `bytea` value, creation time; see [`crate::store::secrets`]). `schema_migrations` records the
 //! migrations applied; they are embedded in the binary, applied by [`PostgresStore::connect`]
 //! (or [`migrate`]) in one transaction under `pg_advisory_xact_lock`, so instances starting
 //! together apply each once; a database whose schema is newer than the binary is refused.
@@ -32,7 +33,8 @@
 //! so one change cannot abort the others: an insert is `ON CONFLICT DO NOTHING` (no row →
 //! `AlreadyExists`), an update is `WHERE version = expected` (no row → `Conflict`, or
 //! `NotFound` when the key was absent), a delete removes what the resource owns in the same
-//! statement (a Mesh: everything in the mesh; a Dataplane: its insight; no row → `NotFound`).
+//! statement (a Mesh: everything in the mesh; a Dataplane: its insight; no row → `NotFound`;
+//! given a version, only a row at that version, else `Conflict`).
 //! As in the memory store, an update whose new version is not `expected + 1` is a `Conflict`.
 //! A transaction aborted by a deadlock with a concurrent writer is run again, and so is one
 //! whose pooled connection turned out to be dead before COMMIT was sent (a server restart):
@@ -81,6 +83,7 @@ mod lease;
 mod listen;
 mod migrations;
 mod read;
+mod secrets;
 mod sql;
 mod tls;
 mod write;
@@ -260,6 +263,18 @@ impl Store for PostgresStore {
             kind,
             mesh: mesh.to_owned(),
             name: name.to_owned(),
+            expected: None,
+        };
+        Box::pin(async move { single(commit(pool, instance, vec![change]).await) })
+    }
+
+    fn delete_at(&self, kind: Kind, mesh: &str, name: &str, expected: u64) -> StoreFuture<()> {
+        let (pool, instance) = (self.pool.clone(), self.instance.clone());
+        let change = Change::Delete {
+            kind,
+            mesh: mesh.to_owned(),
+            name: name.to_owned(),
+            expected: Some(expected),
         };
         Box::pin(async move { single(commit(pool, instance, vec![change]).await) })
     }
@@ -292,6 +307,22 @@ impl Store for PostgresStore {
 
     fn leases(&self) -> Option<&dyn super::lease::Leases> {
         Some(self)
+    }
+
+    fn get_or_create_secret(
+        &self,
+        name: &str,
+        generate: crate::store::secrets::Generate,
+    ) -> StoreFuture<Vec<u8>> {
+        let pool = self.pool.clone();
+        let name = name.to_owned();
+        Box::pin(async move { secrets::get_or_create(&pool, &name, generate).await })
+    }
+
+    fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
+        let pool = self.pool.clone();
+        let prefix = prefix.to_owned();
+        Box::pin(async move { secrets::list(&pool, &prefix).await })
     }
 
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {

@@ -27,35 +27,42 @@ WITH upd AS (
 SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $8) FROM upd) AS n) AS applied,
        EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 
-/// Delete a resource that owns nothing. `$1..$3`: kind, mesh, name; `$4`: payload. One row:
-/// how many were deleted.
+/// Delete a resource that owns nothing. `$1..$3`: kind, mesh, name; `$4`: payload; `$5`: the
+/// version it must be at (NULL: any). One row: how many were deleted, and whether the key
+/// existed (0 and true → version conflict; 0 and false → not found).
 pub(super) const DELETE: &str = "\
 WITH del AS (
     DELETE FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3
+        AND ($5::bigint IS NULL OR version = $5)
     RETURNING 1)
-SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied";
+SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied,
+       EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 
 /// Delete a mesh and, when it existed, everything in it. `$1`: kind (`Mesh`), `$2`: mesh,
-/// `$3`: name, `$4`: payload.
+/// `$3`: name, `$4`: payload, `$5`: version (as in [`DELETE`]).
 pub(super) const DELETE_MESH: &str = "\
 WITH del AS (
     DELETE FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3
+        AND ($5::bigint IS NULL OR version = $5)
     RETURNING 1),
 owned AS (
     DELETE FROM resources
     WHERE mesh = $2 AND NOT (kind = $1 AND name = $3) AND EXISTS (SELECT 1 FROM del))
-SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied";
+SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied,
+       EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 
 /// Delete a dataplane and, when it existed, its insight. `$1`: kind (`Dataplane`), `$2`: mesh,
-/// `$3`: name, `$4`: payload, `$5`: the insight's kind.
+/// `$3`: name, `$4`: payload, `$5`: version (as in [`DELETE`]), `$6`: the insight's kind.
 pub(super) const DELETE_DATAPLANE: &str = "\
 WITH del AS (
     DELETE FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3
+        AND ($5::bigint IS NULL OR version = $5)
     RETURNING 1),
 owned AS (
     DELETE FROM resources
-    WHERE kind = $5 AND mesh = $2 AND name = $3 AND EXISTS (SELECT 1 FROM del))
-SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied";
+    WHERE kind = $6 AND mesh = $2 AND name = $3 AND EXISTS (SELECT 1 FROM del))
+SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied,
+       EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 
 /// One resource. `$1..$3`: kind, mesh, name.
 pub(super) const GET: &str = "\
@@ -88,6 +95,17 @@ ORDER BY r.name";
 /// Everything.
 pub(super) const LOAD_ALL: &str = "\
 SELECT kind, mesh, name, version, creation_time, modification_time, spec FROM resources";
+
+/// Stores a secret unless one of that name exists. `$1`: name, `$2`: value.
+pub(super) const INSERT_SECRET: &str =
+    "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+/// One secret. `$1`: name.
+pub(super) const GET_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
+
+/// The secrets whose names start with `$1`, by name.
+pub(super) const LIST_SECRETS: &str =
+    "SELECT name, value FROM secrets WHERE starts_with(name, $1) ORDER BY name";
 
 /// Serialises schema migrations between instances starting together (released at COMMIT).
 pub(super) const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";

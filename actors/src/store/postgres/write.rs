@@ -37,11 +37,12 @@ enum Op<'a> {
         version: i64,
         payload: String,
     },
-    /// A delete.
+    /// A delete, at `expected` if given.
     Delete {
         kind: Kind,
         mesh: &'a str,
         name: &'a str,
+        expected: Option<i64>,
         payload: String,
     },
 }
@@ -85,10 +86,17 @@ impl<'a> Op<'a> {
                     Err(e) => Op::Done(Err(e)),
                 }
             }
-            Change::Delete { kind, mesh, name } => Op::Delete {
+            Change::Delete {
+                kind,
+                mesh,
+                name,
+                expected,
+            } => Op::Delete {
                 kind: *kind,
                 mesh,
                 name,
+                // A version no row can have: the delete then finds no match.
+                expected: expected.map(|v| i64::try_from(v).unwrap_or(-1)),
                 payload: listen::payload(*kind, mesh, name, instance),
             },
         }
@@ -161,32 +169,37 @@ impl<'a> Op<'a> {
                     kind,
                     mesh,
                     name,
+                    expected,
                     payload,
                 } => {
                     let type_name = kind.type_name();
                     let insight = Kind::DataplaneInsight.type_name();
                     let row = match kind {
                         Kind::Mesh => {
-                            tx.query_one(&st.delete_mesh, &[&type_name, mesh, name, payload])
-                                .await?
+                            tx.query_one(
+                                &st.delete_mesh,
+                                &[&type_name, mesh, name, payload, expected],
+                            )
+                            .await?
                         }
                         Kind::Dataplane => {
                             tx.query_one(
                                 &st.delete_dataplane,
-                                &[&type_name, mesh, name, payload, &insight],
+                                &[&type_name, mesh, name, payload, expected, &insight],
                             )
                             .await?
                         }
                         _ => {
-                            tx.query_one(&st.delete, &[&type_name, mesh, name, payload])
+                            tx.query_one(&st.delete, &[&type_name, mesh, name, payload, expected])
                                 .await?
                         }
                     };
                     let applied: i64 = row.try_get(0)?;
-                    Ok(if applied > 0 {
-                        Ok(())
-                    } else {
-                        Err(StoreError::NotFound)
+                    let present: bool = row.try_get(1)?;
+                    Ok(match (applied > 0, present) {
+                        (true, _) => Ok(()),
+                        (false, true) => Err(StoreError::Conflict),
+                        (false, false) => Err(StoreError::NotFound),
                     })
                 }
             }
@@ -220,7 +233,7 @@ impl Statements {
         client: &deadpool_postgres::Client,
     ) -> Result<Statements, tokio_postgres::Error> {
         use Type as T;
-        let text4 = [T::TEXT, T::TEXT, T::TEXT, T::TEXT];
+        let delete = [T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::INT8];
         Ok(Statements {
             insert: client
                 .prepare_typed_cached(
@@ -252,14 +265,14 @@ impl Statements {
                     ],
                 )
                 .await?,
-            delete: client.prepare_typed_cached(sql::DELETE, &text4).await?,
+            delete: client.prepare_typed_cached(sql::DELETE, &delete).await?,
             delete_mesh: client
-                .prepare_typed_cached(sql::DELETE_MESH, &text4)
+                .prepare_typed_cached(sql::DELETE_MESH, &delete)
                 .await?,
             delete_dataplane: client
                 .prepare_typed_cached(
                     sql::DELETE_DATAPLANE,
-                    &[T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::TEXT],
+                    &[T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::TEXT],
                 )
                 .await?,
         })
