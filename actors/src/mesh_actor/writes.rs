@@ -256,6 +256,20 @@ impl MeshActor {
     }
 }
 
+/// A store refusal of a write; one that required the resource to exist (`If-Match`) and found
+/// it deleted through another instance failed its precondition.
+fn conditional_error(e: StoreError, if_match: bool) -> Error {
+    match e {
+        StoreError::NotFound if if_match => {
+            Error::PreconditionFailed(crate::precondition::Failed {
+                clause: crate::precondition::Clause::Match,
+                current: None,
+            })
+        }
+        e => e.into(),
+    }
+}
+
 fn reply<T: 'static>(rx: oneshot::Receiver<T>, gone: T) -> ResponseFuture<T> {
     Box::pin(async move { rx.await.unwrap_or(gone) })
 }
@@ -330,6 +344,7 @@ impl Handler<PutResource> for MeshActor {
         };
         let (tx, rx) = oneshot::channel();
         let name = msg.name.clone();
+        let conditional = msg.write.precondition.if_match.is_some();
         self.enqueue(
             ctx,
             (kind, &msg.name),
@@ -343,7 +358,7 @@ impl Handler<PutResource> for MeshActor {
                     }
                     Err(e) => Err(OpError {
                         op,
-                        error: e.into(),
+                        error: conditional_error(e, conditional),
                     }),
                 };
                 let _ = tx.send(outcome);
@@ -465,6 +480,7 @@ impl Handler<UpdateMesh> for MeshActor {
         };
         let (tx, rx) = oneshot::channel();
         let name = self.name().to_string();
+        let conditional = msg.write.precondition.if_match.is_some();
         self.enqueue(
             ctx,
             (Kind::Mesh, &name),
@@ -476,7 +492,7 @@ impl Handler<UpdateMesh> for MeshActor {
                         act.set_mesh(ctx, updated);
                         Ok(Op::Update)
                     }
-                    Err(e) => Err(OpError::update(e)),
+                    Err(e) => Err(OpError::update(conditional_error(e, conditional))),
                 };
                 let _ = tx.send(outcome);
             }),
