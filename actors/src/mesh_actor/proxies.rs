@@ -55,9 +55,14 @@ impl MeshActor {
         after: Option<Arc<Resource>>,
     ) {
         let before = self.state.get(kind, name).cloned();
-        let insight = (kind == Kind::Dataplane && after.is_none())
-            .then(|| self.state.get(Kind::DataplaneInsight, name).cloned())
-            .flatten();
+        // A deleted resource takes what it owns with it (a Dataplane its insight).
+        let owned: Vec<Arc<Resource>> = match after {
+            None => kind
+                .owned()
+                .filter_map(|k| self.state.get(k, name).cloned())
+                .collect(),
+            Some(_) => Vec::new(),
+        };
         match &after {
             Some(r) => self.state.insert(r.clone()),
             None => self.state.remove(kind, name),
@@ -68,12 +73,12 @@ impl MeshActor {
             (Some(r), None) => self.emit(Op::Deleted, r.clone()),
             (None, None) => {}
         }
-        if let Some(insight) = insight {
-            // The Dataplane took its insight with it.
-            self.emit(Op::Deleted, insight);
+        for gone in owned {
+            self.emit(Op::Deleted, gone);
         }
         self.publish_reads();
-        if kind != Kind::DataplaneInsight {
+        // What a proxy reports about itself (an insight) never changes its configuration.
+        if kind.owner().is_none() {
             self.proxies.summary.record(kind, name, before, after);
             self.schedule_publish(ctx);
         }
