@@ -4,9 +4,10 @@
 //! without `--cp-address` (`http://localhost:5681`), whose Envoys reach the xDS server at the
 //! bootstrap's default host, `localhost`. Traffic flows and the insights show ACKs.
 //!
-//! The default ports (5681, 5682, 5678) are real: this is the only test of the suite that uses
-//! them (every other one takes port 0 or a free port), so a `cargo test` run never competes
-//! with itself for them. Another process may hold them (this test of another checkout, a
+//! The default ports (5681, 5682, 5678, 5680, 5679) are real: this is the only test of the suite
+//! that uses them (every other one takes port 0 or a free port: `Cp::start` and `TestServer`
+//! give every server one, the admin server's 5679 too; only `Cp::start_bare` does not), so a
+//! `cargo test` run never competes with itself for them. Another process may hold them (this test of another checkout, a
 //! developer's `ursa-cp`): the test waits up to 5 minutes for them to be free, tries again if
 //! `ursa-cp` lost a race for them, and otherwise fails naming the port.
 //!
@@ -23,7 +24,8 @@ use serde_json::{json, Value};
 use support::cp::Cp;
 use support::envoy::{acked, app, envoy_available, eventually, free_port, get, Sidecar};
 
-const DEFAULT_PORTS: [u16; 3] = [5681, 5682, 5678];
+/// Every port `ursa-cp` listens on by default: API, bootstrap, xDS, diagnostics, admin.
+const DEFAULT_PORTS: [u16; 5] = [5681, 5682, 5678, 5680, 5679];
 
 fn in_use(port: u16) -> bool {
     ["127.0.0.1", "::1"].iter().any(|ip| {
@@ -38,7 +40,7 @@ fn start_with_every_default() -> Cp {
     loop {
         let busy: Vec<u16> = DEFAULT_PORTS.into_iter().filter(|p| in_use(*p)).collect();
         if busy.is_empty() {
-            match Cp::start(&[]) {
+            match Cp::start_bare(&[]) {
                 Ok(cp) => return cp,
                 Err(out) if out.contains("could not listen") && Instant::now() < deadline => {}
                 Err(out) => panic!("ursa-cp did not start with every default:\n{out}"),
@@ -121,7 +123,7 @@ fn ipv6_loopback_reaches_every_server() {
     // Envoy told to dial the xDS server at ::1.
     let (api, bootstrap, xds, diagnostics) = (free_port(), free_port(), free_port(), free_port());
     let admin = free_port();
-    let cp = Cp::start(&[
+    let cp = Cp::start_bare(&[
         ("KUMA_ADMIN_SERVER_LOCAL_PORT", &admin.to_string()),
         ("KUMA_API_SERVER_PORT", &api.to_string()),
         ("KUMA_BOOTSTRAP_SERVER_PORT", &bootstrap.to_string()),

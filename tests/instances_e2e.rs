@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::cp::Cp;
 use support::envoy::{acked, app, envoy_available, eventually, free_port, get, Sidecar};
-use support::pg::PrivatePg;
+use support::pg::{self, PrivatePg};
 
 /// Lease settings of this test: A counts as dead 1 s after its last renewal.
 const LEASE: [(&str, &str); 2] = [
@@ -25,13 +25,9 @@ const LEASE: [(&str, &str); 2] = [
 ];
 
 /// Starts an instance on `store` with the given ports and the test's lease settings.
-fn instance(store: &[(String, String)], ports: [u16; 3]) -> Cp {
+fn instance(store: &[(&'static str, String)], ports: [u16; 3]) -> Cp {
     let ports = ports.map(|p| p.to_string());
-    let mut env: Vec<(&str, &str)> = store
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    env.extend(LEASE);
+    let mut env = pg::with(store, &LEASE);
     env.extend([
         ("KUMA_API_SERVER_PORT", ports[0].as_str()),
         ("KUMA_BOOTSTRAP_SERVER_PORT", ports[1].as_str()),
@@ -41,7 +37,9 @@ fn instance(store: &[(String, String)], ports: [u16; 3]) -> Cp {
         ("KUMA_ADMIN_SERVER_LOCAL_PORT", "0"),
         ("KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL", "200ms"),
     ]);
-    Cp::start(&env).unwrap_or_else(|out| panic!("ursa-cp did not start:\n{out}"))
+    // On every interface, as by default: the bootstrap's xDS host is `localhost`, which may
+    // resolve to ::1 first.
+    Cp::start_bare(&env).unwrap_or_else(|out| panic!("ursa-cp did not start:\n{out}"))
 }
 
 fn subscriptions(cp: &Cp, name: &str) -> Vec<Value> {

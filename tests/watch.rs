@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::process::Cp;
+use support::cp::Cp;
 use support::TestServer;
 
 /// One Server-Sent Event.

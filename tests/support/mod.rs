@@ -4,7 +4,10 @@
 
 pub mod cp;
 pub mod envoy;
+pub mod lists;
 pub mod pg;
+pub mod resources;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -16,8 +19,6 @@ use actix_web::dev::ServerHandle;
 use ursa_actors::config::Config;
 use ursa_actors::store::Store;
 use ursa_cp::app::{self, Options};
-
-pub mod process;
 
 /// A binary of the workspace other than this package's (`ursa-dp`), next to the test's own
 /// build output. `cargo test` alone does not build other packages' binaries:
@@ -102,13 +103,7 @@ impl TestServer {
 
     /// A request builder.
     pub fn req(&self, method: &str, path: &str) -> Request {
-        Request {
-            addr: self.addr,
-            method: method.to_string(),
-            path: path.to_string(),
-            headers: Vec::new(),
-            body: None,
-        }
+        request(self.addr, method, path)
     }
 
     /// GET.
@@ -118,10 +113,7 @@ impl TestServer {
 
     /// PUT of a JSON value with `content-type: application/json`.
     pub fn put_json(&self, path: &str, body: &serde_json::Value) -> Response {
-        self.req("PUT", path)
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(body).unwrap())
-            .send()
+        self.req("PUT", path).json(body).send()
     }
 
     /// DELETE.
@@ -156,6 +148,28 @@ impl Drop for TestServer {
     }
 }
 
+/// A request to `addr`, to build on.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Request {
+    Request {
+        addr,
+        method: method.to_string(),
+        path: path.to_string(),
+        headers: Vec::new(),
+        body: None,
+    }
+}
+
+/// What became of a request ([`Request::deliver`]).
+#[derive(Debug)]
+pub enum Delivery {
+    /// A whole response came back.
+    Answered(Response),
+    /// No connection: the server cannot have seen the request.
+    NotSent(String),
+    /// The connection failed after the request may have been sent: the outcome is unknown.
+    Lost(String),
+}
+
 /// An HTTP request under construction.
 pub struct Request {
     addr: SocketAddr,
@@ -178,10 +192,33 @@ impl Request {
         self
     }
 
-    /// Sends the request on a fresh connection and reads the whole response.
+    /// A JSON body, with `content-type: application/json`.
+    pub fn json(self, body: &serde_json::Value) -> Request {
+        self.header("content-type", "application/json")
+            .body(serde_json::to_vec(body).expect("encode the body"))
+    }
+
+    /// Sends the request on a fresh connection and reads the whole response; panics when no
+    /// whole response comes back.
     pub fn send(self) -> Response {
-        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        let what = format!("{} {}", self.method, self.path);
+        match self.deliver() {
+            Delivery::Answered(r) => r,
+            Delivery::NotSent(e) => panic!("{what}: could not connect: {e}"),
+            Delivery::Lost(e) => panic!("{what}: no answer: {e}"),
+        }
+    }
+
+    /// Sends the request on a fresh connection; tells a refused connection (the server never
+    /// saw the request) from one lost after sending (the outcome is unknown), as a test of
+    /// a crash needs to.
+    pub fn deliver(self) -> Delivery {
+        let mut stream = match TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)) {
+            Ok(s) => s,
+            Err(e) => return Delivery::NotSent(e.to_string()),
+        };
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        stream.set_write_timeout(Some(Duration::from_secs(30))).ok();
         let mut head = format!(
             "{} {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
             self.method, self.path, self.addr
@@ -197,10 +234,19 @@ impl Request {
         if let Some(body) = &self.body {
             bytes.extend_from_slice(body);
         }
-        stream.write_all(&bytes).expect("write request");
+        if let Err(e) = stream.write_all(&bytes) {
+            return Delivery::Lost(format!("write: {e}"));
+        }
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read response");
-        Response::parse(&raw)
+        // Bytes read before an error stay in `raw`: a whole response followed by a reset counts.
+        let read = stream.read_to_end(&mut raw);
+        match Response::parse_complete(&raw) {
+            Some(r) => Delivery::Answered(r),
+            None => Delivery::Lost(match read {
+                Err(e) => format!("read: {e}"),
+                Ok(n) => format!("incomplete response ({n} bytes)"),
+            }),
+        }
     }
 }
 
@@ -216,38 +262,53 @@ pub struct Response {
 }
 
 impl Response {
-    /// Parses a whole response as read from the connection.
+    /// Parses a response as read from the connection, whole or not (the body is what came).
     pub fn parse(raw: &[u8]) -> Response {
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("response has no header end (connection dropped?)");
+        Response::split(raw)
+            .expect("response has no header end (connection dropped?)")
+            .0
+    }
+
+    /// A response only if it is complete: its whole head, and all of its body by its
+    /// Content-Length or chunked encoding.
+    pub fn parse_complete(raw: &[u8]) -> Option<Response> {
+        let (mut response, complete) = Response::split(raw)?;
+        if let Some(n) = response.content_length() {
+            response.body.truncate(n);
+        }
+        complete.then_some(response)
+    }
+
+    /// The response in `raw`, and whether its body is all there; None without a whole head.
+    fn split(raw: &[u8]) -> Option<(Response, bool)> {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&raw[..split]);
         let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or("");
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
         let headers: BTreeMap<String, String> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         let rest = &raw[split + 4..];
-        let body = if headers
+        let (body, complete) = if headers
             .get("transfer-encoding")
             .is_some_and(|v| v.contains("chunked"))
         {
             dechunk(rest)
         } else {
-            rest.to_vec()
+            let length = headers.get("content-length").and_then(|n| n.parse().ok());
+            (rest.to_vec(), length.is_none_or(|n: usize| rest.len() >= n))
         };
-        Response {
+        let response = Response {
             status,
             headers,
             body,
-        }
+        };
+        Some((response, complete))
+    }
+
+    fn content_length(&self) -> Option<usize> {
+        self.header("content-length").and_then(|n| n.parse().ok())
     }
 
     /// The body as JSON (panics with the body if it is not).
@@ -273,20 +334,26 @@ impl Response {
     }
 }
 
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+/// The body of a chunked response, and whether its last chunk came.
+fn dechunk(mut rest: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
         let size_str = String::from_utf8_lossy(&rest[..eol]);
-        let size =
-            usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16).unwrap_or(0);
+        let Ok(size) = usize::from_str_radix(size_str.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            break;
+        };
         rest = &rest[eol + 2..];
-        if size == 0 || rest.len() < size {
+        if size == 0 {
+            return (out, true);
+        }
+        if rest.len() < size {
             break;
         }
         out.extend_from_slice(&rest[..size]);
         rest = &rest[(size + 2).min(rest.len())..];
     }
-    out
+    (out, false)
 }
 
 /// One raw request to any address (the bootstrap server, say).
@@ -297,13 +364,7 @@ pub fn raw(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut r = Request {
-        addr,
-        method: method.to_string(),
-        path: path.to_string(),
-        headers: Vec::new(),
-        body: Some(body.to_vec()),
-    };
+    let mut r = request(addr, method, path).body(body);
     for (k, v) in headers {
         r = r.header(k, v);
     }
