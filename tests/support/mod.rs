@@ -240,7 +240,7 @@ impl Request {
         let mut raw = Vec::new();
         // Bytes read before an error stay in `raw`: a whole response followed by a reset counts.
         let read = stream.read_to_end(&mut raw);
-        match Response::parse_complete(&raw) {
+        match Response::parse_complete(&raw, &self.method) {
             Some(r) => Delivery::Answered(r),
             None => Delivery::Lost(match read {
                 Err(e) => format!("read: {e}"),
@@ -269,10 +269,14 @@ impl Response {
             .0
     }
 
-    /// A response only if it is complete: its whole head, and all of its body by its
-    /// Content-Length or chunked encoding.
-    pub fn parse_complete(raw: &[u8]) -> Option<Response> {
+    /// A response to `method` only if it is complete: its whole head, and all of its body by
+    /// its Content-Length or chunked encoding (none after HEAD, 204 or 304, whatever the
+    /// head says).
+    pub fn parse_complete(raw: &[u8], method: &str) -> Option<Response> {
         let (mut response, complete) = Response::split(raw)?;
+        if method.eq_ignore_ascii_case("HEAD") || [204, 304].contains(&response.status) {
+            return Some(response);
+        }
         if let Some(n) = response.content_length() {
             response.body.truncate(n);
         }
