@@ -142,6 +142,11 @@ macro_rules! kinds {
             }
         )*
 
+        // A policy's class says which fields select dataplanes, so the table implements its
+        // selection trait: every connection policy has `sources` and `destinations`, every
+        // dataplane policy `selectors`.
+        $(kinds!(@policy $class, $ty);)*
+
         impl Serialize for Spec {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 match self { $(Spec::$variant(spec) => spec.serialize(s)),* }
@@ -157,6 +162,25 @@ macro_rules! kinds {
     (@connection $class:ident, $s:ident) => {{ let _ = $s; None }};
     (@dataplane dataplane, $s:ident) => { Some($s as &dyn DataplanePolicy) };
     (@dataplane $class:ident, $s:ident) => {{ let _ = $s; None }};
+    (@policy resource, $ty:ty) => {};
+    (@policy dataplane, $ty:ty) => {
+        impl DataplanePolicy for $ty {
+            fn selectors(&self) -> &[crate::selector::Selector] {
+                &self.selectors
+            }
+        }
+    };
+    (@policy $class:ident, $ty:ty) => {
+        impl ConnectionPolicy for $ty {
+            fn sources(&self) -> &[crate::selector::Selector] {
+                &self.sources
+            }
+
+            fn destinations(&self) -> &[crate::selector::Selector] {
+                &self.destinations
+            }
+        }
+    };
 }
 
 // The kinds: variant(spec type) = wire type, collection segment, policy class (how a policy
