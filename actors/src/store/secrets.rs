@@ -15,7 +15,8 @@
 //! back in one call.
 //!
 //! Values are opaque bytes: never logged, never shown by the API or `GET /config`. There is no
-//! update or delete: a key is rotated by creating it under a new name.
+//! update: a key is rotated by creating it under a new name; [`Store::delete_secrets`](super::Store::delete_secrets)
+//! removes every secret under a prefix (a deleted mesh's CA).
 //!
 //! # Names
 //!
@@ -23,12 +24,17 @@
 //! - [`USER_TOKEN_KEY`]: the HMAC key that signs user tokens (writer authentication);
 //! - [`USER_TOKEN_REVOKED`]`<token id>`: one per revoked user token.
 //!
-//! Reserved for the secure-mesh work: `dataplane-token/signing-key`, `ca/<mesh>/<backend>`.
+//! - [`DATAPLANE_TOKEN_KEY`]: the HMAC key that signs dataplane tokens;
+//! - `ca/<mesh>/<mesh creation, µs>/<backend>`: a builtin CA's root
+//!   ([`crate::ca::authorities::root_secret`]), deleted with its mesh.
 
 use super::StoreError;
 
 /// The HMAC-SHA256 key that signs user tokens.
 pub const USER_TOKEN_KEY: &str = "user-token/signing-key";
+
+/// The HMAC-SHA256 key that signs dataplane tokens.
+pub const DATAPLANE_TOKEN_KEY: &str = "dataplane-token/signing-key";
 
 /// Prefix of the revocation entry of a user token (followed by the token's id).
 pub const USER_TOKEN_REVOKED: &str = "user-token/revoked/";
