@@ -120,7 +120,9 @@ fn ipv6_loopback_reaches_every_server() {
     // Every default but the ports (free ones: only the test above takes the defaults), and
     // Envoy told to dial the xDS server at ::1.
     let (api, bootstrap, xds, diagnostics) = (free_port(), free_port(), free_port(), free_port());
+    let admin = free_port();
     let cp = Cp::start(&[
+        ("KUMA_ADMIN_SERVER_LOCAL_PORT", &admin.to_string()),
         ("KUMA_API_SERVER_PORT", &api.to_string()),
         ("KUMA_BOOTSTRAP_SERVER_PORT", &bootstrap.to_string()),
         ("KUMA_XDS_SERVER_GRPC_PORT", &xds.to_string()),

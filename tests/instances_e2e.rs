@@ -37,6 +37,8 @@ fn instance(store: &[(String, String)], ports: [u16; 3]) -> Cp {
         ("KUMA_BOOTSTRAP_SERVER_PORT", ports[1].as_str()),
         ("KUMA_XDS_SERVER_GRPC_PORT", ports[2].as_str()),
         ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0"),
+        // Two instances run at once, and other tests may hold the default admin port.
+        ("KUMA_ADMIN_SERVER_LOCAL_PORT", "0"),
         ("KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL", "200ms"),
     ]);
     Cp::start(&env).unwrap_or_else(|out| panic!("ursa-cp did not start:\n{out}"))

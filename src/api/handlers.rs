@@ -226,9 +226,9 @@ pub async fn put_resource(
             .is_some_and(|m| m.get(kind, name).is_some())
     };
     let op = if exists(kind) { Op::Update } else { Op::Create };
-    // An insight needs its Dataplane, and a missing mesh has none (§3.6.1, §3.9); the actor
-    // checks again against its pending writes.
-    if kind == Kind::DataplaneInsight && !exists(Kind::Dataplane) {
+    // An owned resource (an insight) needs its owner, and a missing mesh has none (§3.6.1,
+    // §3.9); the actor checks again against its pending writes.
+    if kind.owner().is_some_and(|owner| !exists(owner)) {
         return Err(ApiError::domain(op.into(), Error::NotFound));
     }
     // Validation errors take precedence over a missing mesh (§3.6.1). They are found here, on

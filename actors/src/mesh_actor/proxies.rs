@@ -32,6 +32,9 @@ pub(super) struct Proxies {
     /// Changes since the last published snapshot.
     summary: ChangeSummary,
     publish_scheduled: bool,
+    /// Changes went unpublished while no stream listened: the next subscriber gets a
+    /// snapshot rebuilt from the state.
+    stale: bool,
 }
 
 impl Proxies {
@@ -40,6 +43,7 @@ impl Proxies {
             xds: watch::channel(Arc::new(XdsSnapshot::initial(state.clone()))).0,
             summary: ChangeSummary::default(),
             publish_scheduled: false,
+            stale: false,
         }
     }
 }
@@ -55,9 +59,14 @@ impl MeshActor {
         after: Option<Arc<Resource>>,
     ) {
         let before = self.state.get(kind, name).cloned();
-        let insight = (kind == Kind::Dataplane && after.is_none())
-            .then(|| self.state.get(Kind::DataplaneInsight, name).cloned())
-            .flatten();
+        // A deleted resource takes what it owns with it (a Dataplane its insight).
+        let owned: Vec<Arc<Resource>> = match after {
+            None => kind
+                .owned()
+                .filter_map(|k| self.state.get(k, name).cloned())
+                .collect(),
+            Some(_) => Vec::new(),
+        };
         match &after {
             Some(r) => self.state.insert(r.clone()),
             None => self.state.remove(kind, name),
@@ -68,12 +77,12 @@ impl MeshActor {
             (Some(r), None) => self.emit(Op::Deleted, r.clone()),
             (None, None) => {}
         }
-        if let Some(insight) = insight {
-            // The Dataplane took its insight with it.
-            self.emit(Op::Deleted, insight);
+        for gone in owned {
+            self.emit(Op::Deleted, gone);
         }
         self.publish_reads();
-        if kind != Kind::DataplaneInsight {
+        // What a proxy reports about itself (an insight) never changes its configuration.
+        if kind.owner().is_none() {
             self.proxies.summary.record(kind, name, before, after);
             self.schedule_publish(ctx);
         }
@@ -109,8 +118,24 @@ impl MeshActor {
         if summary.is_empty() {
             return;
         }
+        if self.proxies.xds.receiver_count() == 0 {
+            // No stream generates from it: keeping the endpoint index current would cost every
+            // write of a mesh without proxies for nothing. The first subscriber rebuilds it.
+            self.proxies.stale = true;
+            return;
+        }
         let next = self.proxies.xds.borrow().next(self.state.clone(), summary);
         self.proxies.xds.send_replace(Arc::new(next));
+    }
+
+    /// The snapshot a new stream starts from: current, rebuilt if changes went unpublished.
+    fn subscribe_xds(&mut self) -> watch::Receiver<Arc<XdsSnapshot>> {
+        self.publish_xds();
+        if std::mem::take(&mut self.proxies.stale) {
+            let rebuilt = self.proxies.xds.borrow().rebuilt(self.state.clone());
+            self.proxies.xds.send_replace(Arc::new(rebuilt));
+        }
+        self.proxies.xds.subscribe()
     }
 
     /// Records a stream's subscription in its Dataplane's insight (if the Dataplane exists).
@@ -238,9 +263,9 @@ impl Handler<SubscribeProxy> for MeshActor {
 
     fn handle(&mut self, msg: SubscribeProxy, _: &mut Self::Context) -> Self::Result {
         // A new stream starts from the newest state, not one coalescing interval behind.
-        self.publish_xds();
+        let snapshots = self.subscribe_xds();
         self.report(msg.dataplane, msg.subscription);
-        MessageResult(self.proxies.xds.subscribe())
+        MessageResult(snapshots)
     }
 }
 

@@ -146,12 +146,9 @@ impl MeshActor {
         if let Some(r) = self.refreshes.keys.get_mut(&(kind, name.to_string())) {
             r.stale = true;
         }
-        if kind == Kind::Dataplane {
-            if let Some(r) = self
-                .refreshes
-                .keys
-                .get_mut(&(Kind::DataplaneInsight, name.to_string()))
-            {
+        // A write of an owner may have deleted what it owns.
+        for owned in kind.owned() {
+            if let Some(r) = self.refreshes.keys.get_mut(&(owned, name.to_string())) {
                 r.stale = true;
             }
         }

@@ -101,10 +101,13 @@ impl MeshActor {
         done: Done,
     ) {
         self.mark(kind, name, state.clone());
-        // A Dataplane takes its insight with it (the store cascades the same way).
-        let cascade = kind == Kind::Dataplane && state.is_none();
-        if cascade {
-            self.mark(Kind::DataplaneInsight, name, None);
+        // A delete takes what the resource owns with it (the store cascades the same way).
+        let owned: Vec<Kind> = match state {
+            None => kind.owned().collect(),
+            Some(_) => Vec::new(),
+        };
+        for &k in &owned {
+            self.mark(k, name, None);
         }
         let name = name.to_string();
         let unmark: Done = Box::new(move |act, ctx, result| {
@@ -113,7 +116,10 @@ impl MeshActor {
             // this instance's own notification of it is not delivered to it): read it back.
             let refused = result.is_err();
             let settled = act.unmark(kind, &name);
-            let settled_insight = cascade && act.unmark(Kind::DataplaneInsight, &name);
+            let settled_owned: Vec<Kind> = owned
+                .into_iter()
+                .filter(|&k| act.unmark(k, &name))
+                .collect();
             act.local_write_done(kind, &name);
             done(act, ctx, result);
             if refused {
@@ -122,8 +128,8 @@ impl MeshActor {
             if settled {
                 act.writes_settled(ctx, kind, &name);
             }
-            if settled_insight {
-                act.writes_settled(ctx, Kind::DataplaneInsight, &name);
+            for k in settled_owned {
+                act.writes_settled(ctx, k, &name);
             }
         });
         self.writes.queued.push((change, unmark));
@@ -173,7 +179,8 @@ impl MeshActor {
     ) {
         let created_dataplane =
             kind == Kind::Dataplane && !self.of(kind).contains_key(name) && state.is_some();
-        if kind == Kind::Dataplane && state.is_none() {
+        if state.is_none() && kind.owned().any(|k| k == Kind::DataplaneInsight) {
+            // Its insight went with it: nothing is left to flush.
             self.dirty_insights.remove(name);
         }
         self.change(ctx, kind, name, state);
@@ -256,6 +263,20 @@ impl MeshActor {
     }
 }
 
+/// A store refusal of a write; one that required the resource to exist (`If-Match`) and found
+/// it deleted through another instance failed its precondition.
+fn conditional_error(e: StoreError, if_match: bool) -> Error {
+    match e {
+        StoreError::NotFound if if_match => {
+            Error::PreconditionFailed(crate::precondition::Failed {
+                clause: crate::precondition::Clause::Match,
+                current: None,
+            })
+        }
+        e => e.into(),
+    }
+}
+
 fn reply<T: 'static>(rx: oneshot::Receiver<T>, gone: T) -> ResponseFuture<T> {
     Box::pin(async move { rx.await.unwrap_or(gone) })
 }
@@ -293,7 +314,10 @@ impl Handler<PutResource> for MeshActor {
         if self.writes.closing {
             return fail(Error::MeshNotFound(self.name().to_string()));
         }
-        if kind == Kind::DataplaneInsight && self.effective(Kind::Dataplane, &msg.name).is_none() {
+        if kind
+            .owner()
+            .is_some_and(|owner| self.effective(owner, &msg.name).is_none())
+        {
             return fail(Error::NotFound);
         }
         // Against the latest pending write, so two writers holding one version race fairly
@@ -330,6 +354,7 @@ impl Handler<PutResource> for MeshActor {
         };
         let (tx, rx) = oneshot::channel();
         let name = msg.name.clone();
+        let conditional = msg.write.precondition.if_match.is_some();
         self.enqueue(
             ctx,
             (kind, &msg.name),
@@ -343,7 +368,7 @@ impl Handler<PutResource> for MeshActor {
                     }
                     Err(e) => Err(OpError {
                         op,
-                        error: e.into(),
+                        error: conditional_error(e, conditional),
                     }),
                 };
                 let _ = tx.send(outcome);
@@ -465,6 +490,7 @@ impl Handler<UpdateMesh> for MeshActor {
         };
         let (tx, rx) = oneshot::channel();
         let name = self.name().to_string();
+        let conditional = msg.write.precondition.if_match.is_some();
         self.enqueue(
             ctx,
             (Kind::Mesh, &name),
@@ -476,7 +502,7 @@ impl Handler<UpdateMesh> for MeshActor {
                         act.set_mesh(ctx, updated);
                         Ok(Op::Update)
                     }
-                    Err(e) => Err(OpError::update(e)),
+                    Err(e) => Err(OpError::update(conditional_error(e, conditional))),
                 };
                 let _ = tx.send(outcome);
             }),

@@ -60,12 +60,11 @@ impl MemoryStore {
             Some(_) => {}
         }
         items.remove(&key);
-        match kind {
-            Kind::Mesh => items.retain(|(_, _, m), _| m != mesh),
-            Kind::Dataplane => {
-                items.remove(&Self::key(Kind::DataplaneInsight, mesh, name));
-            }
-            _ => {}
+        if kind == Kind::Mesh {
+            items.retain(|(_, _, m), _| m != mesh);
+        }
+        for owned in kind.owned() {
+            items.remove(&Self::key(owned, mesh, name));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::kinds::dataplane::DataplaneSpec;
 use crate::kinds::{Kind, Spec};
 use crate::proto::Tags;
+use crate::resource::Resource;
 use crate::selector::SERVICE_TAG;
 use crate::state::MeshState;
 
@@ -42,9 +43,14 @@ impl ClusterEndpoints {
     }
 }
 
+/// The endpoints one Dataplane contributes: (service, endpoint) per resolvable inbound.
+type Contribution = Arc<Vec<(String, Endpoint)>>;
+
 /// The endpoints of a mesh, by service and by cluster; cheap to clone (persistent maps).
 #[derive(Clone, Debug, Default)]
 pub struct EndpointIndex {
+    /// Dataplane → its endpoints, built once per change of that Dataplane.
+    contributions: imbl::HashMap<String, Contribution>,
     /// Service → the Dataplanes with an inbound of it, in name order.
     members: imbl::HashMap<String, imbl::OrdSet<String>>,
     /// Service → its endpoints, in Dataplane name order then inbound order.
@@ -62,6 +68,9 @@ impl EndpointIndex {
     pub fn build(state: &MeshState) -> EndpointIndex {
         let mut index = EndpointIndex::default();
         for dp in state.of(Kind::Dataplane).values() {
+            index
+                .contributions
+                .insert(dp.meta.name.clone(), contribution(dp));
             for service in inbound_services(dp) {
                 index
                     .members
@@ -72,7 +81,7 @@ impl EndpointIndex {
         }
         let services: Vec<String> = index.members.keys().cloned().collect();
         for service in &services {
-            index.refresh_service(state, service);
+            index.refresh_service(service);
         }
         index.destinations = destinations(state, &index.members);
         let names: Vec<String> = index.destinations.keys().cloned().collect();
@@ -86,13 +95,22 @@ impl EndpointIndex {
     /// are recomputed, and an unchanged cluster keeps its shared load assignment.
     pub fn update(&self, state: &MeshState, summary: &ChangeSummary) -> EndpointIndex {
         let mut next = self.clone();
+        let services_before = next.members.len();
+        let mut membership_changed = false;
         for c in summary.changes.iter().filter(|c| c.kind == Kind::Dataplane) {
+            match &c.after {
+                Some(after) => next
+                    .contributions
+                    .insert(c.name.clone(), contribution(after)),
+                None => next.contributions.remove(&c.name),
+            };
             if let Some(before) = &c.before {
                 for service in inbound_services(before) {
                     if let Some(set) = next.members.get_mut(service) {
                         set.remove(&c.name);
                         if set.is_empty() {
                             next.members.remove(service);
+                            membership_changed = true;
                         }
                     }
                 }
@@ -106,22 +124,31 @@ impl EndpointIndex {
                 }
             }
         }
+        membership_changed |= next.members.len() != services_before;
         for service in &summary.services {
-            next.refresh_service(state, service);
+            next.refresh_service(service);
         }
+        // The set of clusters changes only with the set of services or with the routes; a
+        // Dataplane moving within its service changes endpoints, not clusters.
         let routes_changed = summary.changes.iter().any(|c| c.kind == Kind::TrafficRoute);
-        if routes_changed || !summary.services.is_empty() {
+        let clusters_changed = routes_changed || membership_changed;
+        if clusters_changed {
             next.destinations = destinations(state, &next.members);
         }
-        let names: Vec<String> = next.destinations.keys().cloned().collect();
+        let names: Vec<String> = next
+            .destinations
+            .iter()
+            .filter(|(name, destination)| {
+                let service = destination.get(SERVICE_TAG).map_or("", String::as_str);
+                summary.services.contains(service) || !self.clusters.contains_key(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
         for name in &names {
-            let service = next.destinations[name]
-                .get(SERVICE_TAG)
-                .cloned()
-                .unwrap_or_default();
-            if summary.services.contains(&service) || !self.clusters.contains_key(name) {
-                next.refresh_cluster(name, self.clusters.get(name));
-            }
+            next.refresh_cluster(name, self.clusters.get(name));
+        }
+        if !clusters_changed {
+            return next;
         }
         let stale: Vec<String> = next
             .clusters
@@ -148,41 +175,35 @@ impl EndpointIndex {
         }
     }
 
+    /// Every indexed cluster with its load assignment, in name order (for comparisons).
+    #[cfg(test)]
+    pub fn clusters(&self) -> Vec<(String, LoadAssignment)> {
+        let mut all: Vec<_> = self
+            .clusters
+            .iter()
+            .map(|(name, c)| (name.clone(), (*c.assignment).clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// The indexed cluster `name`, if any.
     pub fn indexed(&self, name: &str) -> Option<&ClusterEndpoints> {
         self.clusters.get(name)
     }
 
-    fn refresh_service(&mut self, state: &MeshState, service: &str) {
+    fn refresh_service(&mut self, service: &str) {
         let Some(members) = self.members.get(service) else {
             self.by_service.remove(service);
             return;
         };
-        let mut endpoints = Vec::new();
-        for name in members {
-            let Some(dp) = state.get(Kind::Dataplane, name) else {
-                continue;
-            };
-            let Spec::Dataplane(DataplaneSpec {
-                networking: Some(networking),
-                ..
-            }) = &dp.spec
-            else {
-                continue;
-            };
-            for inbound in &networking.inbound {
-                if inbound.tags.get(SERVICE_TAG).map(String::as_str) != Some(service) {
-                    continue;
-                }
-                if let Some(iface) = InboundIface::resolve(networking, inbound) {
-                    endpoints.push(Endpoint {
-                        address: iface.ip,
-                        port: iface.dataplane_port,
-                        tags: inbound.tags.clone(),
-                    });
-                }
-            }
-        }
+        let endpoints = members
+            .iter()
+            .filter_map(|name| self.contributions.get(name))
+            .flat_map(|c| c.iter())
+            .filter(|(s, _)| s == service)
+            .map(|(_, e)| e.clone())
+            .collect();
         self.by_service
             .insert(service.to_string(), Arc::new(endpoints));
     }
@@ -212,6 +233,33 @@ impl EndpointIndex {
             .collect();
         ClusterEndpoints::new(name.to_string(), endpoints)
     }
+}
+
+/// The endpoints of a Dataplane's inbounds that resolve, with their service (gateways and
+/// Dataplanes without networking contribute none).
+fn contribution(dp: &Resource) -> Contribution {
+    let Spec::Dataplane(DataplaneSpec {
+        networking: Some(networking),
+        ..
+    }) = &dp.spec
+    else {
+        return Contribution::default();
+    };
+    let endpoints = networking
+        .inbound
+        .iter()
+        .filter_map(|inbound| {
+            let service = inbound.tags.get(SERVICE_TAG)?;
+            let iface = InboundIface::resolve(networking, inbound)?;
+            let endpoint = Endpoint {
+                address: iface.ip.into(),
+                port: iface.dataplane_port,
+                tags: Arc::new(inbound.tags.clone()),
+            };
+            Some((service.clone(), endpoint))
+        })
+        .collect();
+    Arc::new(endpoints)
 }
 
 /// Cluster name → destination, for every service with endpoints and every TrafficRoute branch.

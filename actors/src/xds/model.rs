@@ -278,15 +278,16 @@ pub struct LoadAssignment {
     pub endpoints: Vec<Endpoint>,
 }
 
-/// One upstream address.
+/// One upstream address. Shared by every cluster and snapshot that holds it, so cloning
+/// and comparing one is a pointer operation (`Arc`'s equality checks identity first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// IP, as written (IPv6 without brackets).
-    pub address: String,
+    pub address: Arc<str>,
     /// TCP port.
     pub port: u32,
     /// Tags, published as `envoy.lb` filter metadata (none when empty).
-    pub tags: Tags,
+    pub tags: Arc<Tags>,
 }
 
 /// A route configuration, inline or served over RDS.

@@ -142,6 +142,15 @@ impl XdsSnapshot {
         }
     }
 
+    /// A snapshot of `state` built from scratch, after this one: no stream can follow the
+    /// changes in between (there were none to follow them), so it starts a new history.
+    pub fn rebuilt(&self, state: MeshState) -> XdsSnapshot {
+        XdsSnapshot {
+            version: self.version + 1,
+            ..XdsSnapshot::initial(state)
+        }
+    }
+
     /// The snapshot after `summary` (whose changes `state` already holds).
     pub fn next(&self, state: MeshState, mut summary: ChangeSummary) -> XdsSnapshot {
         let version = self.version + 1;

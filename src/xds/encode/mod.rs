@@ -258,14 +258,15 @@ mod tests {
     const EDS: TypeUrl = TypeUrl::Endpoint;
 
     fn config_with_tags(n: usize) -> ProxyConfig {
-        let tags = (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let tags: ursa_actors::proto::Tags =
+            (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
         ProxyConfig {
             load_assignments: vec![Arc::new(LoadAssignment {
                 cluster_name: "svc".into(),
                 endpoints: vec![Endpoint {
                     address: "10.0.0.1".into(),
                     port: 80,
-                    tags,
+                    tags: Arc::new(tags),
                 }],
             })],
             ..Default::default()

@@ -6,6 +6,7 @@ mod group_commit;
 mod liveness;
 mod overlay;
 mod remote;
+mod xds;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -51,16 +51,16 @@ owned AS (
 SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied,
        EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 
-/// Delete a dataplane and, when it existed, its insight. `$1`: kind (`Dataplane`), `$2`: mesh,
-/// `$3`: name, `$4`: payload, `$5`: version (as in [`DELETE`]), `$6`: the insight's kind.
-pub(super) const DELETE_DATAPLANE: &str = "\
+/// Delete a resource and, when it existed, what it owns (`Kind::owned`: a Dataplane's
+/// insight). `$1..$5` as in [`DELETE`]; `$6`: the owned kinds, which share its mesh and name.
+pub(super) const DELETE_OWNER: &str = "\
 WITH del AS (
     DELETE FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3
         AND ($5::bigint IS NULL OR version = $5)
     RETURNING 1),
 owned AS (
     DELETE FROM resources
-    WHERE kind = $6 AND mesh = $2 AND name = $3 AND EXISTS (SELECT 1 FROM del))
+    WHERE kind = ANY($6::text[]) AND mesh = $2 AND name = $3 AND EXISTS (SELECT 1 FROM del))
 SELECT (SELECT count(*) FROM (SELECT pg_notify('ursa_changes', $4) FROM del) AS n) AS applied,
        EXISTS (SELECT 1 FROM resources WHERE kind = $1 AND mesh = $2 AND name = $3) AS present";
 

@@ -173,7 +173,7 @@ impl<'a> Op<'a> {
                     payload,
                 } => {
                     let type_name = kind.type_name();
-                    let insight = Kind::DataplaneInsight.type_name();
+                    let owned: Vec<&str> = kind.owned().map(Kind::type_name).collect();
                     let row = match kind {
                         Kind::Mesh => {
                             tx.query_one(
@@ -182,10 +182,10 @@ impl<'a> Op<'a> {
                             )
                             .await?
                         }
-                        Kind::Dataplane => {
+                        _ if !owned.is_empty() => {
                             tx.query_one(
-                                &st.delete_dataplane,
-                                &[&type_name, mesh, name, payload, expected, &insight],
+                                &st.delete_owner,
+                                &[&type_name, mesh, name, payload, expected, &owned],
                             )
                             .await?
                         }
@@ -225,7 +225,7 @@ struct Statements {
     update: Statement,
     delete: Statement,
     delete_mesh: Statement,
-    delete_dataplane: Statement,
+    delete_owner: Statement,
 }
 
 impl Statements {
@@ -269,10 +269,10 @@ impl Statements {
             delete_mesh: client
                 .prepare_typed_cached(sql::DELETE_MESH, &delete)
                 .await?,
-            delete_dataplane: client
+            delete_owner: client
                 .prepare_typed_cached(
-                    sql::DELETE_DATAPLANE,
-                    &[T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::TEXT],
+                    sql::DELETE_OWNER,
+                    &[T::TEXT, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::TEXT_ARRAY],
                 )
                 .await?,
         })

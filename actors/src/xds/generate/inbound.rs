@@ -1,7 +1,6 @@
 //! xDS §2.2: one local STATIC cluster and one listener per inbound; HTTP inbounds get an
 //! HTTP connection manager that drops the caller's `x-kuma-tags`, others a TCP proxy.
 
-use crate::proto::Tags;
 use crate::selector::SERVICE_TAG;
 use crate::xds::model::{
     Cluster, Direction, Discovery, Endpoint, FilterChain, HttpConnectionManager, HttpFilter,
@@ -28,9 +27,9 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             discovery: Discovery::Static(LoadAssignment {
                 cluster_name: local.clone(),
                 endpoints: vec![Endpoint {
-                    address: "127.0.0.1".to_string(),
+                    address: "127.0.0.1".into(),
                     port: iface.workload_port,
-                    tags: Tags::new(),
+                    tags: Default::default(),
                 }],
             }),
             name: local.clone(),

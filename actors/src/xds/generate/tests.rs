@@ -93,7 +93,7 @@ fn endpoints(config: &ProxyConfig, cluster: &str) -> Vec<(String, u32)> {
         .unwrap_or_else(|| panic!("no load assignment {cluster}"))
         .endpoints
         .iter()
-        .map(|e| (e.address.clone(), e.port))
+        .map(|e| (e.address.to_string(), e.port))
         .collect()
 }
 
@@ -175,7 +175,7 @@ fn tcp_inbound_and_outbound() {
         vec![Endpoint {
             address: "127.0.0.1".into(),
             port: 8081,
-            tags: Tags::new()
+            tags: Default::default()
         }]
     );
     let backend = &config.clusters[0];
@@ -198,7 +198,7 @@ fn tcp_inbound_and_outbound() {
         vec![("10.0.0.2".into(), 9000), ("10.0.0.3".into(), 9000)]
     );
     assert_eq!(
-        config.load_assignments[0].endpoints[0].tags,
+        *config.load_assignments[0].endpoints[0].tags,
         tags(&[
             ("protocol", "tcp"),
             ("service", "backend"),
@@ -704,4 +704,49 @@ fn an_updated_index_keeps_the_load_assignments_that_did_not_change() {
     let back = new.update(&gone, &summary);
     assert_eq!(back.indexed("backend").unwrap().assignment, backend(&old));
     assert_eq!(back.endpoints("backend").len(), 2);
+}
+
+/// The incremental index must always equal one built from scratch: steps that move a Dataplane
+/// within and across services, empty a service, add one, and change a route's branches.
+#[test]
+fn an_index_updated_step_by_step_equals_a_fresh_build() {
+    let dp = |address: &str, service: &str, version: &str| {
+        json!({"networking": {"address": address, "inbound": [
+            {"port": 80, "tags": {"service": service, "version": version}}]}})
+    };
+    let route = |version: &str| {
+        json!({"sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "api"}}],
+            "conf": [{"weight": 100, "destination": {"service": "api", "version": version}}]})
+    };
+    let steps: Vec<(Kind, &str, Option<Value>)> = vec![
+        (Kind::Dataplane, "a1", Some(dp("10.0.0.1", "api", "v1"))),
+        (Kind::Dataplane, "a2", Some(dp("10.0.0.2", "api", "v2"))),
+        (Kind::TrafficRoute, "r", Some(route("v2"))),
+        (Kind::Dataplane, "a2", Some(dp("10.0.0.3", "api", "v2"))),
+        (Kind::Dataplane, "w1", Some(dp("10.0.0.4", "web", "v1"))),
+        (Kind::Dataplane, "a1", Some(dp("10.0.0.1", "web", "v1"))),
+        (Kind::TrafficRoute, "r", Some(route("v1"))),
+        (Kind::Dataplane, "a2", None),
+        (Kind::Dataplane, "d1", Some(dp("10.0.0.5", "db", "v1"))),
+        (Kind::TrafficRoute, "r", None),
+        (Kind::Dataplane, "d1", None),
+    ];
+    let mut mesh = TestMesh::new();
+    let mut index = EndpointIndex::build(&mesh.state);
+    for (i, (kind, name, spec)) in steps.into_iter().enumerate() {
+        let before = mesh.state.get(kind, name).cloned();
+        let after = spec.map(|spec| Arc::new(resource(kind, name, i as i64, spec)));
+        match &after {
+            Some(r) => mesh.state.insert(r.clone()),
+            None => mesh.state.remove(kind, name),
+        }
+        let mut summary = crate::xds::ChangeSummary::default();
+        summary.record(kind, name, before, after);
+        index = index.update(&mesh.state, &summary);
+        assert_eq!(
+            index.clusters(),
+            EndpointIndex::build(&mesh.state).clusters(),
+            "after step {i} ({kind:?} {name})"
+        );
+    }
 }
