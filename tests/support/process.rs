@@ -31,6 +31,9 @@ impl Cp {
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
             .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
             .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
+            // As TestServer: plaintext ADS, no dataplane tokens (the explicit test setting).
+            .env("KUMA_XDS_SERVER_TLS_ENABLED", "false")
+            .env("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "false")
             .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

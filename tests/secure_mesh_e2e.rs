@@ -1,0 +1,259 @@
+//! The secure mesh on real Envoy 1.40 through `ursa-dp` (issue 10): ADS over TLS with
+//! dataplane tokens, a builtin mesh CA, workload certificates, mTLS between the Envoys and
+//! TrafficPermission as an RBAC filter; and the xDS server refusing streams whose token is
+//! missing, forged or another Dataplane's.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use serde_json::{json, Value};
+use support::envoy::{app, envoy_available, eventually, free_port, get, Sidecar, Token};
+use support::TestServer;
+
+const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+/// Every security default on: TLS on ADS, dataplane tokens.
+fn secure_server() -> TestServer {
+    TestServer::start(&[
+        ("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1"),
+        ("KUMA_XDS_SERVER_TLS_ENABLED", "true"),
+        ("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "true"),
+    ])
+}
+
+/// A dataplane token from the admin server's `POST /tokens`.
+fn token(server: &TestServer, mesh: &str, name: &str) -> String {
+    let body = json!({"mesh": mesh, "name": name}).to_string();
+    let r = support::raw(
+        server.addresses.admin,
+        "POST",
+        "/tokens",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    r.text()
+}
+
+fn put(server: &TestServer, path: &str, body: Value) {
+    let r = server.put_json(path, &body);
+    assert!(r.status == 200 || r.status == 201, "PUT {path}: {} {}", r.status, r.text());
+}
+
+fn permission(server: &TestServer, source: &str) {
+    put(
+        server,
+        "/meshes/default/traffic-permissions/to-backend",
+        json!({"type": "TrafficPermission", "mesh": "default", "name": "to-backend",
+               "sources": [{"match": {"service": source}}],
+               "destinations": [{"match": {"service": "backend"}}]}),
+    );
+}
+
+/// Bytes a plain TCP client gets back from `port` after sending an HTTP request, within 5 s.
+fn plaintext_answer(port: u16) -> Vec<u8> {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Vec::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn mtls_and_traffic_permissions_between_real_envoys() {
+    envoy_available();
+    let server = secure_server();
+    let dir = std::env::temp_dir().join(format!("ursa-secure-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (backend_app, web_app) = (app("backend"), app("web"));
+    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
+    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
+        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
+    let web = json!({"networking": {"address": "127.0.0.1",
+        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
+        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let cp = format!("http://{}", server.addr);
+    let backend_token = token(&server, "default", "backend-1");
+    let backend_dp = Sidecar::start_with(
+        Some(&cp),
+        "backend-1",
+        &backend,
+        &dir,
+        Token::Given(&backend_token),
+    );
+    // The catalog advertises the token API, so the support fetches web's own token.
+    let _web_dp = Sidecar::start(Some(&cp), "web", &web, &dir);
+
+    // ADS over TLS with tokens works, and without mTLS traffic is plaintext and unchecked.
+    let first = eventually("traffic without mTLS", Duration::from_secs(60), || {
+        get(web_out)
+    });
+    assert_eq!(first, "backend");
+
+    // mTLS on and no TrafficPermission: denied.
+    put(
+        &server,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default", "mtls": {"enabledBackend": "ca-1",
+               "backends": [{"name": "ca-1", "type": "builtin"}]}}),
+    );
+    eventually("mTLS without permission refuses", Duration::from_secs(60), || {
+        get(web_out).is_none().then_some(())
+    });
+    // A permission for web: allowed.
+    permission(&server, "web");
+    eventually("a permission for web allows", Duration::from_secs(60), || {
+        (get(web_out).as_deref() == Some("backend")).then_some(())
+    });
+
+    // The certificate backend's Envoy serves has its SPIFFE id, and the mesh CA's.
+    let certs = eventually("backend's Envoy has certificates", Duration::from_secs(30), || {
+        backend_dp
+            .admin_call("GET", "/certs")
+            .filter(|c| c.contains("spiffe://default/backend"))
+    });
+    assert!(certs.contains("spiffe://default"), "{certs}");
+    // Without a client certificate nothing gets through backend's inbound.
+    let answer = plaintext_answer(backend_in);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("backend"),
+        "a plaintext client got an answer: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A permission for another service only: refused again. `*`: allowed.
+    permission(&server, "other");
+    eventually("a permission for another service refuses", Duration::from_secs(60), || {
+        get(web_out).is_none().then_some(())
+    });
+    permission(&server, "*");
+    eventually("a permission for * allows", Duration::from_secs(60), || {
+        (get(web_out).as_deref() == Some("backend")).then_some(())
+    });
+    // Removing it refuses again.
+    let r = server.delete("/meshes/default/traffic-permissions/to-backend");
+    assert_eq!(r.status, 200, "{}", r.text());
+    eventually("no permission refuses", Duration::from_secs(60), || {
+        get(web_out).is_none().then_some(())
+    });
+
+    // The insight shows the certificate (xDS §4.5).
+    let insight = eventually("backend's mTLS insight", Duration::from_secs(30), || {
+        let i = server
+            .get("/meshes/default/dataplanes+insights/backend-1")
+            .json()["dataplaneInsight"]["mTLS"]
+            .clone();
+        i.get("certificateExpirationTime").is_some().then_some(i)
+    });
+    assert!(insight["lastCertificateRegeneration"].is_string(), "{insight}");
+    assert!(
+        insight["certificateRegenerations"].as_u64().unwrap_or(0) >= 1
+            || insight["certificateRegenerations"].as_str().is_some(),
+        "{insight}"
+    );
+
+    // mTLS off again: plaintext traffic flows without any permission (no RBAC, as Kuma).
+    put(&server, "/meshes/default", json!({"type": "Mesh", "name": "default"}));
+    eventually("traffic after mTLS is off", Duration::from_secs(60), || {
+        (get(web_out).as_deref() == Some("backend")).then_some(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Opens a plaintext ADS stream as dataplane `name` with `authorization` metadata `token`;
+/// what the first response (or the refusal) is.
+fn stream_as(
+    server: &TestServer,
+    name: &str,
+    token: Option<&str>,
+) -> Result<usize, tonic::Status> {
+    let xds = server.addresses.xds;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+            .await
+            .unwrap();
+        let req = DiscoveryRequest {
+            node: Some(Node {
+                id: format!("default.{name}"),
+                ..Default::default()
+            }),
+            type_url: CLUSTER.into(),
+            ..Default::default()
+        };
+        let mut request = tonic::Request::new(tokio_stream::iter(vec![req]));
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.parse().unwrap());
+        }
+        let mut responses = client.stream_aggregated_resources(request).await?.into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
+            .await
+            .expect("an answer within 20 s")?;
+        Ok(first.map(|r| r.resources.len()).unwrap_or(0))
+    })
+}
+
+#[test]
+fn ads_streams_need_the_token_of_their_dataplane() {
+    // Tokens on, ADS in plaintext so a bare gRPC client can speak it.
+    let server = TestServer::start(&[("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "true")]);
+    put(
+        &server,
+        "/meshes/default/dataplanes/dp-1",
+        json!({"type": "Dataplane", "mesh": "default", "name": "dp-1",
+               "networking": {"address": "127.0.0.1",
+                   "inbound": [{"port": 1234, "servicePort": 1235, "tags": {"service": "svc"}}]}}),
+    );
+    let own = token(&server, "default", "dp-1");
+    let other = token(&server, "default", "dp-2");
+
+    let refused = stream_as(&server, "dp-1", None).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(!refused.message().contains("ey"), "{}", refused.message());
+
+    // A token signed by another key (another control plane's).
+    let foreign = TestServer::start(&[("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "true")]);
+    let forged = token(&foreign, "default", "dp-1");
+    let refused = stream_as(&server, "dp-1", Some(&forged)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(!refused.message().contains(&forged), "{}", refused.message());
+    let refused = stream_as(&server, "dp-1", Some("not-a-token")).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    let refused = stream_as(&server, "dp-1", Some(&other)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+
+    // Its own token: configuration (the inbound's local cluster).
+    assert_eq!(stream_as(&server, "dp-1", Some(&own)).unwrap(), 1);
+}
+
+#[test]
+fn tokens_off_serve_any_stream_and_hide_the_token_api() {
+    let server = TestServer::start(&[]);
+    let catalog = server.get("/catalog").json();
+    assert_eq!(catalog["apis"]["dataplaneToken"]["localUrl"], "");
+    let r = support::raw(
+        server.addresses.admin,
+        "POST",
+        "/tokens",
+        &[("content-type", "application/json")],
+        br#"{"mesh":"default","name":"x"}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(stream_as(&server, "nobody", None).unwrap(), 0);
+}
