@@ -1315,6 +1315,7 @@ mod tests {
                                "xdsPort": 5678},
                     "port": 5682
                 },
+                "dataplaneTokenServer": {"enabled": true},
                 "defaults": {"mesh": "type: Mesh\nname: default\n"},
                 "environment": "universal",
                 "general": {"advertisedHostname": "localhost", "workerThreads": 0},
@@ -1335,7 +1336,8 @@ mod tests {
                 },
                 "xdsServer": {"dataplaneConfigurationRefreshInterval": "1s",
                               "dataplaneStatusFlushInterval": "1m0s", "diagnosticsPort": 5680,
-                              "grpcPort": 5678, "tlsCertFile": "", "tlsKeyFile": ""}
+                              "grpcPort": 5678, "tlsCertFile": "", "tlsEnabled": true,
+                              "tlsKeyFile": ""}
             })
         );
         // The password stays masked even when empty, as in Kuma.
