@@ -467,6 +467,9 @@ fn pool() -> &'static DescriptorPool {
             "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
             "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
             "envoy/extensions/filters/http/router/v3/router.proto",
+            "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+            "envoy/extensions/transport_sockets/tls/v3/tls.proto",
+            "envoy/extensions/transport_sockets/tls/v3/secret.proto",
         ];
         let mut compiler = protox::Compiler::new(includes).expect("proto include paths");
         compiler.include_imports(true);
