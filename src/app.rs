@@ -293,7 +293,11 @@ pub async fn start_with_store(
         std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
     ));
     let xds_tls = if config.xds_server.tls_enabled {
-        Some(XdsTls::load(&config).map_err(StartError::XdsTls)?)
+        Some(
+            XdsTls::load(&config, &*store)
+                .await
+                .map_err(StartError::XdsTls)?,
+        )
     } else {
         None
     };

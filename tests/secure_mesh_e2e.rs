@@ -257,3 +257,136 @@ fn tokens_off_serve_any_stream_and_hide_the_token_api() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(stream_as(&server, "nobody", None).unwrap(), 0);
 }
+
+/// The value of counter `name` in Envoy's admin `/stats` (0 when absent).
+fn stat(sidecar: &Sidecar, name: &str) -> u64 {
+    let text = sidecar
+        .admin_call("GET", &format!("/stats?filter=^{name}$"))
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The serial numbers of the certificates Envoy holds (its admin `/certs`).
+fn serials(sidecar: &Sidecar) -> std::collections::BTreeSet<String> {
+    let text = sidecar.admin_call("GET", "/certs").unwrap_or_default();
+    // The body is chunked: the JSON document is from its first `{` to its last `}`.
+    let body = match (text.find('{'), text.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &text[a..=b],
+        _ => "",
+    };
+    let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    json["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["cert_chain"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["serial_number"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Requests through `port` every 20 ms until `done` holds (checked every 250 ms) and the last
+/// 2 s had no failure, within `within`: how long the failures lasted (first to last failed
+/// request, 0 without any) and how many there were.
+fn failures_until(
+    what: &str,
+    port: u16,
+    within: Duration,
+    mut done: impl FnMut() -> bool,
+) -> (Duration, usize) {
+    use std::time::Instant;
+    let start = Instant::now();
+    let (mut first, mut last, mut count) = (None, None::<Instant>, 0);
+    let mut finished = false;
+    let mut checked = Instant::now();
+    loop {
+        let at = Instant::now();
+        if get(port).as_deref() != Some("backend") {
+            first.get_or_insert(at);
+            last = Some(Instant::now());
+            count += 1;
+        }
+        if at.duration_since(checked) > Duration::from_millis(250) {
+            checked = at;
+            finished = finished || done();
+        }
+        let quiet = last.is_none_or(|l| l.elapsed() > Duration::from_secs(2));
+        if finished && quiet {
+            break;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{what}: not done within {within:?} ({count} failures, finished: {finished})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let window = match (first, last) {
+        (Some(f), Some(l)) => l.duration_since(f),
+        _ => Duration::ZERO,
+    };
+    (window, count)
+}
+
+#[test]
+fn certificates_rotate_without_failed_requests_and_mtls_switches_live() {
+    envoy_available();
+    let server = secure_server();
+    let dir = std::env::temp_dir().join(format!("ursa-rotation-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (backend_app, web_app) = (app("backend"), app("web"));
+    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
+    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
+        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
+    let web = json!({"networking": {"address": "127.0.0.1",
+        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
+        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let cp = format!("http://{}", server.addr);
+    let backend_dp = Sidecar::start(Some(&cp), "backend-1", &backend, &dir);
+    let web_dp = Sidecar::start(Some(&cp), "web", &web, &dir);
+    permission(&server, "*");
+    eventually("traffic without mTLS", Duration::from_secs(60), || {
+        get(web_out).filter(|b| b == "backend")
+    });
+    let regenerations = || {
+        let i = server
+            .get("/meshes/default/dataplanes+insights/backend-1")
+            .json()["dataplaneInsight"]["mTLS"]["certificateRegenerations"]
+            .clone();
+        i.as_u64()
+            .or_else(|| i.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(0)
+    };
+
+    // mTLS on, certificates valid 10 s (re-issued every 8 s).
+    put(
+        &server,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default", "mtls": {"enabledBackend": "ca-1",
+               "backends": [{"name": "ca-1", "type": "builtin",
+                             "dpCert": {"rotation": {"expiration": "10s"}}}]}}),
+    );
+    // Done once requests go through TLS handshakes from web to backend.
+    let (on_window, on_failures) = failures_until("mTLS on", web_out, Duration::from_secs(60), || {
+        stat(&web_dp, "cluster.backend.ssl.handshake") > 0
+    });
+    eprintln!("switching mTLS on: {on_failures} failed requests over {on_window:?}");
+
+    // Two rotations in Envoy and in the insight, not one request failing.
+    let before = serials(&backend_dp);
+    let counted = regenerations();
+    let (_, rotation_failures) = failures_until("rotation", web_out, Duration::from_secs(60), || {
+        let now = serials(&backend_dp);
+        !now.is_empty() && now.is_disjoint(&before) && regenerations() >= counted + 2
+    });
+    assert_eq!(rotation_failures, 0, "requests failed during rotation");
+
+    // mTLS off: plaintext again, live.
+    put(&server, "/meshes/default", json!({"type": "Mesh", "name": "default"}));
+    let (off_window, off_failures) = failures_until("mTLS off", web_out, Duration::from_secs(60), || {
+        serials(&backend_dp).is_empty() && serials(&web_dp).is_empty()
+    });
+    eprintln!("switching mTLS off: {off_failures} failed requests over {off_window:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -323,6 +323,11 @@ struct AdsStream {
     token: Option<Result<crate::dataplane_token::DataplaneClaims, DataplaneTokenError>>,
     /// The proxy's identity (mTLS).
     identity: Option<StreamIdentity>,
+    /// Clusters were sent and no endpoints since: Envoy warms an updated EDS cluster (a TLS
+    /// context added, say) until an EDS response arrives, even an unchanged one, so its next
+    /// EDS request is answered whatever its version (without, the old cluster serves on for
+    /// Envoy's 15 s initial fetch timeout).
+    eds_after_cds: bool,
 }
 
 struct Proxy {
@@ -432,6 +437,7 @@ impl AdsStream {
             quiet_until: Instant::now(),
             token: None,
             identity: None,
+            eds_after_cds: false,
         }
     }
 
@@ -640,8 +646,9 @@ impl AdsStream {
         }
         // Envoy asking for other names (a new EDS cluster warming, a new RDS route) must be
         // answered even when the version did not change.
-        let due =
-            state.sent_version != current || (names_changed && !req.response_nonce.is_empty());
+        let warming = t == TypeUrl::Endpoint && self.eds_after_cds;
+        let due = state.sent_version != current
+            || ((names_changed || warming) && !req.response_nonce.is_empty());
         if due || req.response_nonce.is_empty() {
             self.send(t, None).await?;
         }
@@ -804,6 +811,11 @@ impl AdsStream {
         }
         state.nonce = nonce;
         state.sent_version = Some(version);
+        match t {
+            TypeUrl::Cluster => self.eds_after_cds = true,
+            TypeUrl::Endpoint => self.eds_after_cds = false,
+            _ => {}
+        }
         self.count_sent(t);
         Ok(())
     }

@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use ursa_actors::config::Config;
+use ursa_actors::store::secrets::XDS_SELF_SIGNED;
+use ursa_actors::store::Store;
 
 use crate::http::server::{read_pem_pair, server_config, TlsError};
 
@@ -41,8 +43,10 @@ pub struct XdsTls {
 }
 
 impl XdsTls {
-    /// From the effective configuration (after `auto_configure`, which sets the xDS host).
-    pub fn load(config: &Config) -> Result<XdsTls, TlsError> {
+    /// From the effective configuration (after `auto_configure`, which sets the xDS host); a
+    /// self-signed certificate is kept in `store`, so that instances sharing it and restarts
+    /// present the one certificate the bootstraps already handed out trust.
+    pub async fn load(config: &Config, store: &dyn Store) -> Result<XdsTls, TlsError> {
         let x = &config.xds_server;
         if !x.tls_cert_file.is_empty() || !x.tls_key_file.is_empty() {
             let (certs, key) = read_pem_pair(
@@ -63,8 +67,8 @@ impl XdsTls {
                 trusted_ca_pem,
             });
         }
-        let host = &config.bootstrap_server.params.xds_host;
-        let (cert_pem, key_pem) = self_signed(host).map_err(TlsError::Config)?;
+        let host = config.bootstrap_server.params.xds_host.clone();
+        let (cert_pem, key_pem) = stored_self_signed(store, &host).await?;
         let certs = vec![rustls::pki_types::CertificateDer::from(
             ursa_actors::pki::pem_blocks(cert_pem.as_bytes())
                 .remove(0)
@@ -82,6 +86,20 @@ impl XdsTls {
             trusted_ca_pem: cert_pem,
         })
     }
+}
+
+/// The self-signed certificate and key (PEM) for `host` kept in `store`, made the first time.
+async fn stored_self_signed(store: &dyn Store, host: &str) -> Result<(String, String), TlsError> {
+    // Made before asking (an ECDSA key takes microseconds), so a failure is reported rather
+    // than stored; the store keeps the first one made, and this one is dropped if it has one.
+    let fresh = self_signed(host).map_err(TlsError::Config)?;
+    let fresh = serde_json::to_vec(&fresh).unwrap_or_default();
+    let bytes = store
+        .get_or_create_secret(&format!("{XDS_SELF_SIGNED}{host}"), Box::new(move || fresh))
+        .await
+        .map_err(|e| TlsError::Config(format!("the self-signed certificate's store: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| TlsError::Config(format!("the stored self-signed certificate: {e}")))
 }
 
 /// A self-signed certificate and its key (PEM) for `host`, `localhost`, 127.0.0.1 and ::1.

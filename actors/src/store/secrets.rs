@@ -22,11 +22,12 @@
 //!
 //! `<purpose>/<detail>`, ASCII, at most [`MAX_NAME_LEN`] bytes ([`check_name`]). In use:
 //! - [`USER_TOKEN_KEY`]: the HMAC key that signs user tokens (writer authentication);
-//! - [`USER_TOKEN_REVOKED`]`<token id>`: one per revoked user token.
-//!
+//! - [`USER_TOKEN_REVOKED`]`<token id>`: one per revoked user token;
 //! - [`DATAPLANE_TOKEN_KEY`]: the HMAC key that signs dataplane tokens;
 //! - `ca/<mesh>/<mesh creation, µs>/<backend>`: a builtin CA's root
-//!   ([`crate::ca::authorities::root_secret`]), deleted with its mesh.
+//!   ([`crate::ca::authorities::root_secret`]), deleted with its mesh;
+//! - [`XDS_SELF_SIGNED`]`<xds host>`: the xDS server's self-signed certificate and key, so
+//!   every instance and every restart present the certificate the Envoys' bootstraps trust.
 
 use super::StoreError;
 
@@ -35,6 +36,9 @@ pub const USER_TOKEN_KEY: &str = "user-token/signing-key";
 
 /// The HMAC-SHA256 key that signs dataplane tokens.
 pub const DATAPLANE_TOKEN_KEY: &str = "dataplane-token/signing-key";
+
+/// Prefix of the xDS server's self-signed certificate (followed by the host it names).
+pub const XDS_SELF_SIGNED: &str = "xds-server/self-signed/";
 
 /// Prefix of the revocation entry of a user token (followed by the token's id).
 pub const USER_TOKEN_REVOKED: &str = "user-token/revoked/";
