@@ -14,7 +14,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use serde_json::{json, Value};
 use support::envoy::{app, envoy_available, eventually, free_port, get, Sidecar, Token};
-use support::TestServer;
+use support::{pg, TestServer};
 
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
@@ -388,5 +388,70 @@ fn certificates_rotate_without_failed_requests_and_mtls_switches_live() {
         serials(&backend_dp).is_empty() && serials(&web_dp).is_empty()
     });
     eprintln!("switching mTLS off: {off_failures} failed requests over {off_window:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn instances_on_one_postgres_share_the_root_and_a_restart_keeps_it() {
+    envoy_available();
+    let db = pg::Db::create();
+    let env = db.env();
+    let secure = [
+        ("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1"),
+        ("KUMA_XDS_SERVER_TLS_ENABLED", "true"),
+        ("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "true"),
+    ];
+    let a = TestServer::start(&pg::with(&env, &secure));
+    // B on fixed ports, so that its Envoy finds the restarted B where it left it.
+    let ports: Vec<String> = (0..4).map(|_| free_port().to_string()).collect();
+    let mut b_env = secure.to_vec();
+    b_env.extend([
+        ("KUMA_API_SERVER_PORT", ports[0].as_str()),
+        ("KUMA_BOOTSTRAP_SERVER_PORT", ports[1].as_str()),
+        ("KUMA_XDS_SERVER_GRPC_PORT", ports[2].as_str()),
+        ("KUMA_ADMIN_SERVER_LOCAL_PORT", ports[3].as_str()),
+    ]);
+    let b = TestServer::start(&pg::with(&env, &b_env));
+    let dir = std::env::temp_dir().join(format!("ursa-instances-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    put(
+        &a,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default", "mtls": {"enabledBackend": "ca-1",
+               "backends": [{"name": "ca-1", "type": "builtin"}]}}),
+    );
+    permission(&a, "web");
+    let (backend_app, web_app) = (app("backend"), app("web"));
+    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
+    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
+        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
+    let web = json!({"networking": {"address": "127.0.0.1",
+        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
+        "outbound": [{"port": web_out, "service": "backend"}]}});
+    // backend served by A, web by B: each trusts the other's certificate, signed by one root.
+    let _backend_dp = Sidecar::start(Some(&format!("http://{}", a.addr)), "backend-1", &backend, &dir);
+    let web_dp = Sidecar::start(Some(&format!("http://{}", b.addr)), "web", &web, &dir);
+    eventually("mTLS across two instances", Duration::from_secs(60), || {
+        (get(web_out).as_deref() == Some("backend")
+            && stat(&web_dp, "cluster.backend.ssl.handshake") > 0)
+            .then_some(())
+    });
+    let before = serials(&web_dp);
+    assert!(!before.is_empty());
+
+    // B restarts: web's Envoy reconnects (the stored xDS certificate, its token still valid)
+    // and gets a new certificate from the restarted B, signed by the same root.
+    drop(b);
+    let _b = TestServer::start(&pg::with(&env, &b_env));
+    eventually("a new certificate from the restarted instance", Duration::from_secs(60), || {
+        let now = serials(&web_dp);
+        (!now.is_empty() && now.is_disjoint(&before)).then_some(())
+    });
+    let handshakes = stat(&web_dp, "cluster.backend.ssl.handshake");
+    eventually("mTLS after the restart", Duration::from_secs(60), || {
+        (get(web_out).as_deref() == Some("backend")
+            && stat(&web_dp, "cluster.backend.ssl.handshake") > handshakes)
+            .then_some(())
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
