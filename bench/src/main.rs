@@ -181,6 +181,8 @@ struct XdsRow {
     burst: fanout::Change,
     /// 6c. A Dataplane PUT: proxies that reach its service, proxies regenerated.
     dataplane_put: (usize, Option<u64>),
+    /// 6d. The Mesh enabling mTLS (builtin CA): one certificate per proxy.
+    mtls: MtlsRow,
     /// Regenerations of scenario 6.
     fanout_regenerated: Option<u64>,
     full_config: Option<Duration>,
@@ -194,6 +196,36 @@ struct XdsRow {
     fleet_connect_cpu: Duration,
     fleet_fanout_cpu: Duration,
     check: String,
+}
+
+/// Scenario 6d: every proxy of the fleet gets a certificate at once.
+struct MtlsRow {
+    /// From the Mesh PUT to the last proxy's new clusters (TLS on them, its identity issued).
+    change: fanout::Change,
+    /// The control plane's CPU meanwhile (root, issuance, regeneration, encoding).
+    cpu: Duration,
+    /// The slowest and the median of the `GET /meshes/default` made every 20 ms meanwhile.
+    api_max: Duration,
+    api_p50: Duration,
+    api_samples: usize,
+}
+
+/// GET `path` every 20 ms until `stop`: the latencies.
+async fn probe_latency(
+    api: std::net::SocketAddr,
+    path: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Duration> {
+    let mut out = Vec::new();
+    // Bounded by the scenario's own timeout, which stops it.
+    while !*stop.borrow() && out.len() < 100_000 {
+        let started = Instant::now();
+        if fetch(api, path).await.is_ok() {
+            out.push(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    out
 }
 
 struct MemoryRow {
@@ -656,6 +688,38 @@ async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, String> {
         count(dataplane_put.1)
     ));
 
+    // 6d. mTLS on for the whole mesh: N certificates issued at once, off the actors; the API
+    // must keep answering meanwhile.
+    progress(format!("  PUT Mesh enabling mTLS: {n} certificates at once"));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let probe_api = tokio::spawn(probe_latency(api, "/meshes/default", stop_rx));
+    let cpu2 = cp.cpu();
+    let mesh_body = serde_json::json!({"type": "Mesh", "name": mesh::MESH,
+        "mtls": {"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin"}]}})
+    .to_string();
+    let mtls_change = fanout::apply(
+        &cp,
+        &fleet,
+        &all,
+        vec![http::put(&format!("/meshes/{}", mesh::MESH), mesh_body.as_bytes())],
+    )
+    .await?;
+    let mtls_cpu = cp.cpu().saturating_sub(cpu2);
+    let _ = stop_tx.send(true);
+    let mut latencies = probe_api.await.map_err(|e| e.to_string())?;
+    latencies.sort_unstable();
+    let mtls = MtlsRow {
+        change: mtls_change,
+        cpu: mtls_cpu,
+        api_max: latencies.last().copied().unwrap_or_default(),
+        api_p50: latencies.get(latencies.len() / 2).copied().unwrap_or_default(),
+        api_samples: latencies.len(),
+    };
+    progress(format!(
+        "  every stream had TLS clusters after {:?} ({:?} of control-plane CPU); API GET p50 {:?}, max {:?} over {} samples",
+        mtls.change.took, mtls.cpu, mtls.api_p50, mtls.api_max, mtls.api_samples
+    ));
+
     // The insight of an affected client counts what that client ACKed.
     settle().await;
     let probe = affected.first().copied().unwrap_or(0);
@@ -680,6 +744,7 @@ async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, String> {
         narrow,
         burst,
         dataplane_put,
+        mtls,
         fanout_regenerated,
         full_config,
         full_config_p50,
@@ -899,6 +964,28 @@ fn report(
                 met(x.burst.took, Duration::from_secs(1)),
                 x.dataplane_put.0,
                 count(x.dataplane_put.1),
+            );
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "mTLS on for the whole mesh (6d): one certificate per proxy, issued off the actors.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| N | every proxy's TLS clusters after | control-plane CPU | API GET p50 | API GET max (samples) |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+        for x in xds {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} s | {:.1} ms | {:.1} ms ({}) |",
+                x.n,
+                secs(x.mtls.change.took),
+                x.mtls.cpu.as_secs_f64(),
+                x.mtls.api_p50.as_secs_f64() * 1e3,
+                x.mtls.api_max.as_secs_f64() * 1e3,
+                x.mtls.api_samples,
             );
         }
         let _ = writeln!(out);
