@@ -455,3 +455,40 @@ fn instances_on_one_postgres_share_the_root_and_a_restart_keeps_it() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_dataplane_token_from_the_command_line_works_on_every_instance() {
+    let db = pg::Db::create();
+    let env = db.env();
+    let tokens = [("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "true")];
+    let a = TestServer::start(&pg::with(&env, &tokens));
+    let b = TestServer::start(&pg::with(&env, &tokens));
+    put(
+        &a,
+        "/meshes/default/dataplanes/dp-1",
+        json!({"type": "Dataplane", "mesh": "default", "name": "dp-1",
+               "networking": {"address": "127.0.0.1",
+                   "inbound": [{"port": 1234, "servicePort": 1235, "tags": {"service": "svc"}}]}}),
+    );
+    // `ursa-cp token --mesh --name` signs with the key in the database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ursa-cp"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("NO_COLOR", "1")
+        .args(["token", "--mesh", "default", "--name", "dp-1"])
+        .output()
+        .expect("run ursa-cp");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // The Dataplane reaches B through the store; then both serve its stream.
+    eventually("B knows dp-1", Duration::from_secs(15), || {
+        (b.get("/meshes/default/dataplanes/dp-1").status == 200).then_some(())
+    });
+    for s in [&a, &b] {
+        assert_eq!(stream_as(s, "dp-1", Some(&cli_token)).unwrap(), 1);
+        let refused = stream_as(s, "dp-2", Some(&cli_token)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    }
+    // A token from A's admin server works on B.
+    let from_a = token(&a, "default", "dp-1");
+    assert_eq!(stream_as(&b, "dp-1", Some(&from_a)).unwrap(), 1);
+}
