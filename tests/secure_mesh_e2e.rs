@@ -12,6 +12,7 @@ use std::time::Duration;
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use tokio_stream::StreamExt;
 use serde_json::{json, Value};
 use support::envoy::{app, envoy_available, eventually, free_port, get, Sidecar, Token};
 use support::{pg, TestServer};
@@ -491,4 +492,84 @@ fn a_dataplane_token_from_the_command_line_works_on_every_instance() {
     // A token from A's admin server works on B.
     let from_a = token(&a, "default", "dp-1");
     assert_eq!(stream_as(&b, "dp-1", Some(&from_a)).unwrap(), 1);
+}
+
+#[test]
+fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
+    let server = TestServer::start(&[]);
+    let dir = std::env::temp_dir().join(format!("ursa-provided-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("actors/tests/data");
+    let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    std::fs::copy(data.join("ca-rsa.pem"), &cert).unwrap();
+    std::fs::copy(data.join("ca-rsa.key"), &key).unwrap();
+    put(
+        &server,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default", "mtls": {"enabledBackend": "ca",
+               "backends": [{"name": "ca", "type": "provided",
+                   "conf": {"cert": {"file": cert.to_str().unwrap()},
+                            "key": {"file": key.to_str().unwrap()}}}]}}),
+    );
+    put(
+        &server,
+        "/meshes/default/dataplanes/dp-1",
+        json!({"type": "Dataplane", "mesh": "default", "name": "dp-1",
+               "networking": {"address": "127.0.0.1",
+                   "inbound": [{"port": 1234, "servicePort": 1235, "tags": {"service": "svc"}}]}}),
+    );
+    // The file goes away after the Mesh was accepted: the stream still gets its
+    // configuration (the actor carries on), the insight says why there is no certificate.
+    std::fs::remove_file(&cert).unwrap();
+    let xds = server.addresses.xds;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mtls = |server: &TestServer| {
+        server.get("/meshes/default/dataplanes+insights/dp-1").json()["dataplaneInsight"]["mTLS"]
+            .clone()
+    };
+    rt.block_on(async {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+            .await
+            .unwrap();
+        let req = DiscoveryRequest {
+            node: Some(Node {
+                id: "default.dp-1".into(),
+                ..Default::default()
+            }),
+            type_url: CLUSTER.into(),
+            ..Default::default()
+        };
+        // The stream stays open (the requests never end), so the retry can happen on it.
+        let requests = tokio_stream::iter(vec![req]).chain(tokio_stream::pending());
+        let mut responses = client
+            .stream_aggregated_resources(requests)
+            .await
+            .unwrap()
+            .into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
+            .await
+            .expect("a response")
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.resources.len(), 1);
+        let error = eventually("the error in the insight", Duration::from_secs(20), || {
+            mtls(&server)["lastCertificateError"]
+                .as_str()
+                .filter(|e| !e.is_empty())
+                .map(str::to_string)
+        });
+        assert!(error.contains("ca.pem"), "{error}");
+        assert_eq!(server.get("/meshes/default").status, 200);
+        // Back again: the next retry (10 s) issues the certificate.
+        std::fs::copy(data.join("ca-rsa.pem"), &cert).unwrap();
+        let shown = eventually("a certificate after the retry", Duration::from_secs(30), || {
+            let m = mtls(&server);
+            m.get("certificateExpirationTime").is_some().then_some(m)
+        });
+        assert!(shown.get("lastCertificateError").is_none(), "{shown}");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
