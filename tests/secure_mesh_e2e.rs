@@ -58,6 +58,33 @@ fn permission(server: &TestServer, source: &str) {
     );
 }
 
+/// The certificate (PEM) the TLS server on loopback `port` presents, read by `openssl
+/// s_client` without a client certificate.
+fn served_certificate(port: u16) -> String {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-showcerts"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+    let _ = child.wait();
+    let begin = out.find("-----BEGIN CERTIFICATE-----").expect("a certificate from s_client");
+    let end = out[begin..].find("-----END CERTIFICATE-----").expect("its end") + begin + 25;
+    out[begin..end].to_string() + "\n"
+}
+
 /// Bytes a plain TCP client gets back from `port` after sending an HTTP request, within 5 s.
 fn plaintext_answer(port: u16) -> Vec<u8> {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -124,6 +151,22 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
             .filter(|c| c.contains("spiffe://default/backend"))
     });
     assert!(certs.contains("spiffe://default"), "{certs}");
+    // The certificate on backend's inbound, as a TLS client sees it: its one URI SAN is
+    // backend's SPIFFE id, and the mesh's builtin root issued it.
+    let served = served_certificate(backend_in);
+    let (_, pem) = x509_parser::pem::parse_x509_pem(served.as_bytes()).expect("a PEM certificate");
+    let cert = pem.parse_x509().expect("a certificate");
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .expect("one SAN extension")
+        .expect("a SAN extension")
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect();
+    assert_eq!(sans, [r#"URI("spiffe://default/backend")"#], "{sans:?}");
+    assert_eq!(cert.issuer().to_string(), "O=Kuma, OU=Mesh, CN=default");
     // Without a client certificate nothing gets through backend's inbound.
     let answer = plaintext_answer(backend_in);
     assert!(
