@@ -284,6 +284,18 @@ fn ads_streams_need_the_token_of_their_dataplane() {
 
     // Its own token: configuration (the inbound's local cluster).
     assert_eq!(stream_as(&server, "dp-1", Some(&own)).unwrap(), 1);
+
+    // ursa-dp without a token file, against a control plane that checks tokens: one line
+    // saying how to get one, and no Envoy.
+    let out = std::process::Command::new(support::bin("ursa-dp"))
+        .args(["run", "--cp-address", &format!("http://{}", server.addr), "--name", "dp-1"])
+        .args(["--binary-path", "/bin/false"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--dataplane-token-file"), "{err}");
 }
 
 #[test]
@@ -615,4 +627,59 @@ fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
         assert!(shown.get("lastCertificateError").is_none(), "{shown}");
     });
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn deleting_a_mesh_deletes_its_ca() {
+    let store: std::sync::Arc<dyn ursa_actors::store::Store> =
+        std::sync::Arc::new(ursa_actors::store::memory::MemoryStore::new());
+    let server = TestServer::start_on(store.clone(), &[]);
+    put(
+        &server,
+        "/meshes/m1",
+        json!({"type": "Mesh", "name": "m1", "mtls": {"enabledBackend": "ca-1",
+               "backends": [{"name": "ca-1", "type": "builtin"}]}}),
+    );
+    put(
+        &server,
+        "/meshes/m1/dataplanes/dp-1",
+        json!({"type": "Dataplane", "mesh": "m1", "name": "dp-1",
+               "networking": {"address": "127.0.0.1",
+                   "inbound": [{"port": 1234, "servicePort": 1235, "tags": {"service": "svc"}}]}}),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let roots = |prefix: &str| rt.block_on(store.secrets(prefix)).unwrap().len();
+    // The first proxy's certificate needs the root: it is made then, once.
+    let xds = server.addresses.xds;
+    rt.block_on(async {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+            .await
+            .unwrap();
+        let req = DiscoveryRequest {
+            node: Some(Node {
+                id: "m1.dp-1".into(),
+                ..Default::default()
+            }),
+            type_url: CLUSTER.into(),
+            ..Default::default()
+        };
+        let mut responses = client
+            .stream_aggregated_resources(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        tokio::time::timeout(Duration::from_secs(30), responses.message())
+            .await
+            .expect("a response")
+            .unwrap();
+    });
+    assert_eq!(roots("ca/m1/"), 1);
+    let r = server.delete("/meshes/m1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    eventually("the CA deleted with its mesh", Duration::from_secs(10), || {
+        (roots("ca/m1/") == 0).then_some(())
+    });
 }
