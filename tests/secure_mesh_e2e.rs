@@ -683,3 +683,41 @@ fn deleting_a_mesh_deletes_its_ca() {
         (roots("ca/m1/") == 0).then_some(())
     });
 }
+
+#[test]
+fn a_configured_xds_certificate_is_the_one_envoy_trusts() {
+    envoy_available();
+    let dir = std::env::temp_dir().join(format!("ursa-xds-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("xds.pem"), dir.join("xds.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = TestServer::start(&[
+        ("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1"),
+        ("KUMA_XDS_SERVER_TLS_ENABLED", "true"),
+        ("KUMA_XDS_SERVER_TLS_CERT_FILE", cert.to_str().unwrap()),
+        ("KUMA_XDS_SERVER_TLS_KEY_FILE", key.to_str().unwrap()),
+    ]);
+    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
+        {"port": free_port(), "servicePort": app("backend"), "tags": {"service": "backend"}}]}});
+    let _dp = Sidecar::start(Some(&format!("http://{}", server.addr)), "backend-1", &backend, &dir);
+    eventually("ACKed configuration over TLS", Duration::from_secs(60), || {
+        let subs = server
+            .get("/meshes/default/dataplanes+insights/backend-1")
+            .json()["dataplaneInsight"]["subscriptions"]
+            .clone();
+        subs.as_array()
+            .and_then(|s| s.last().cloned())
+            .filter(|s| support::envoy::acked(s, &["cds", "lds"]))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
