@@ -115,7 +115,10 @@ fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(field, "must be the name of a resource (1 to 253 letters, digits, '-', '_', '.')"))
+        Err(invalid(
+            field,
+            "must be the name of a resource (1 to 253 letters, digits, '-', '_', '.')",
+        ))
     }
 }
 
@@ -130,7 +133,10 @@ async fn issue_dataplane(
         };
         let body = crate::api::read_body(&req, payload, MAX_BODY, state.body_timeout).await?;
         let request: DataplaneTokenRequest = serde_json::from_slice(&body).map_err(|e| {
-            invalid("body", &format!("expected {{\"mesh\": …, \"name\": …}}: {e}"))
+            invalid(
+                "body",
+                &format!("expected {{\"mesh\": …, \"name\": …}}: {e}"),
+            )
         })?;
         // Kuma's default mesh when none is named.
         let mesh = match request.mesh.trim() {

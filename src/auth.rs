@@ -96,10 +96,7 @@ impl Tokens {
 
     /// The claims of a valid, unexpired, unrevoked token.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let claims: Claims = self
-            .signer
-            .verify(token)
-            .map_err(|_| TokenError::Invalid)?;
+        let claims: Claims = self.signer.verify(token).map_err(|_| TokenError::Invalid)?;
         if claims.exp.is_some_and(|exp| now() >= exp) {
             return Err(TokenError::Expired);
         }

@@ -120,7 +120,10 @@ mod tests {
         let tokens = DataplaneTokens::load(&*store).await.unwrap();
         let token = tokens.issue("default", "web");
         let claims = tokens.check(Some(&token), "default", "web").unwrap();
-        assert_eq!((claims.mesh.as_str(), claims.name.as_str()), ("default", "web"));
+        assert_eq!(
+            (claims.mesh.as_str(), claims.name.as_str()),
+            ("default", "web")
+        );
         assert!(tokens
             .check(Some(&format!("Bearer {token}")), "default", "web")
             .is_ok());

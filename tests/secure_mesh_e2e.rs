@@ -12,10 +12,10 @@ use std::time::Duration;
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use tokio_stream::StreamExt;
 use serde_json::{json, Value};
 use support::envoy::{app, envoy_available, eventually, free_port, get, Sidecar, Token};
 use support::{pg, TestServer};
+use tokio_stream::StreamExt;
 
 const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 
@@ -45,7 +45,12 @@ fn token(server: &TestServer, mesh: &str, name: &str) -> String {
 
 fn put(server: &TestServer, path: &str, body: Value) {
     let r = server.put_json(path, &body);
-    assert!(r.status == 200 || r.status == 201, "PUT {path}: {} {}", r.status, r.text());
+    assert!(
+        r.status == 200 || r.status == 201,
+        "PUT {path}: {} {}",
+        r.status,
+        r.text()
+    );
 }
 
 fn permission(server: &TestServer, source: &str) {
@@ -63,7 +68,12 @@ fn permission(server: &TestServer, source: &str) {
 fn served_certificate(port: u16) -> String {
     use std::process::{Command, Stdio};
     let mut child = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-showcerts"])
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-showcerts",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -80,8 +90,14 @@ fn served_certificate(port: u16) -> String {
     let mut out = String::new();
     let _ = child.stdout.take().unwrap().read_to_string(&mut out);
     let _ = child.wait();
-    let begin = out.find("-----BEGIN CERTIFICATE-----").expect("a certificate from s_client");
-    let end = out[begin..].find("-----END CERTIFICATE-----").expect("its end") + begin + 25;
+    let begin = out
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate from s_client");
+    let end = out[begin..]
+        .find("-----END CERTIFICATE-----")
+        .expect("its end")
+        + begin
+        + 25;
     out[begin..end].to_string() + "\n"
 }
 
@@ -135,21 +151,29 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
         json!({"type": "Mesh", "name": "default", "mtls": {"enabledBackend": "ca-1",
                "backends": [{"name": "ca-1", "type": "builtin"}]}}),
     );
-    eventually("mTLS without permission refuses", Duration::from_secs(60), || {
-        get(web_out).is_none().then_some(())
-    });
+    eventually(
+        "mTLS without permission refuses",
+        Duration::from_secs(60),
+        || get(web_out).is_none().then_some(()),
+    );
     // A permission for web: allowed.
     permission(&server, "web");
-    eventually("a permission for web allows", Duration::from_secs(60), || {
-        (get(web_out).as_deref() == Some("backend")).then_some(())
-    });
+    eventually(
+        "a permission for web allows",
+        Duration::from_secs(60),
+        || (get(web_out).as_deref() == Some("backend")).then_some(()),
+    );
 
     // The certificate backend's Envoy serves has its SPIFFE id, and the mesh CA's.
-    let certs = eventually("backend's Envoy has certificates", Duration::from_secs(30), || {
-        backend_dp
-            .admin_call("GET", "/certs")
-            .filter(|c| c.contains("spiffe://default/backend"))
-    });
+    let certs = eventually(
+        "backend's Envoy has certificates",
+        Duration::from_secs(30),
+        || {
+            backend_dp
+                .admin_call("GET", "/certs")
+                .filter(|c| c.contains("spiffe://default/backend"))
+        },
+    );
     assert!(certs.contains("spiffe://default"), "{certs}");
     // The certificate on backend's inbound, as a TLS client sees it: its one URI SAN is
     // backend's SPIFFE id, and the mesh's builtin root issued it.
@@ -177,9 +201,11 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
 
     // A permission for another service only: refused again. `*`: allowed.
     permission(&server, "other");
-    eventually("a permission for another service refuses", Duration::from_secs(60), || {
-        get(web_out).is_none().then_some(())
-    });
+    eventually(
+        "a permission for another service refuses",
+        Duration::from_secs(60),
+        || get(web_out).is_none().then_some(()),
+    );
     permission(&server, "*");
     eventually("a permission for * allows", Duration::from_secs(60), || {
         (get(web_out).as_deref() == Some("backend")).then_some(())
@@ -199,7 +225,10 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
             .clone();
         i.get("certificateExpirationTime").is_some().then_some(i)
     });
-    assert!(insight["lastCertificateRegeneration"].is_string(), "{insight}");
+    assert!(
+        insight["lastCertificateRegeneration"].is_string(),
+        "{insight}"
+    );
     assert!(
         insight["certificateRegenerations"].as_u64().unwrap_or(0) >= 1
             || insight["certificateRegenerations"].as_str().is_some(),
@@ -207,7 +236,11 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
     );
 
     // mTLS off again: plaintext traffic flows without any permission (no RBAC, as Kuma).
-    put(&server, "/meshes/default", json!({"type": "Mesh", "name": "default"}));
+    put(
+        &server,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default"}),
+    );
     eventually("traffic after mTLS is off", Duration::from_secs(60), || {
         (get(web_out).as_deref() == Some("backend")).then_some(())
     });
@@ -216,11 +249,7 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
 
 /// Opens a plaintext ADS stream as dataplane `name` with `authorization` metadata `token`;
 /// what the first response (or the refusal) is.
-fn stream_as(
-    server: &TestServer,
-    name: &str,
-    token: Option<&str>,
-) -> Result<usize, tonic::Status> {
+fn stream_as(server: &TestServer, name: &str, token: Option<&str>) -> Result<usize, tonic::Status> {
     let xds = server.addresses.xds;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -244,7 +273,10 @@ fn stream_as(
                 .metadata_mut()
                 .insert("authorization", token.parse().unwrap());
         }
-        let mut responses = client.stream_aggregated_resources(request).await?.into_inner();
+        let mut responses = client
+            .stream_aggregated_resources(request)
+            .await?
+            .into_inner();
         let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
             .await
             .expect("an answer within 20 s")?;
@@ -275,7 +307,11 @@ fn ads_streams_need_the_token_of_their_dataplane() {
     let forged = token(&foreign, "default", "dp-1");
     let refused = stream_as(&server, "dp-1", Some(&forged)).unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
-    assert!(!refused.message().contains(&forged), "{}", refused.message());
+    assert!(
+        !refused.message().contains(&forged),
+        "{}",
+        refused.message()
+    );
     let refused = stream_as(&server, "dp-1", Some("not-a-token")).unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
 
@@ -288,7 +324,13 @@ fn ads_streams_need_the_token_of_their_dataplane() {
     // ursa-dp without a token file, against a control plane that checks tokens: one line
     // saying how to get one, and no Envoy.
     let out = std::process::Command::new(support::bin("ursa-dp"))
-        .args(["run", "--cp-address", &format!("http://{}", server.addr), "--name", "dp-1"])
+        .args([
+            "run",
+            "--cp-address",
+            &format!("http://{}", server.addr),
+            "--name",
+            "dp-1",
+        ])
         .args(["--binary-path", "/bin/false"])
         .output()
         .unwrap();
@@ -424,25 +466,32 @@ fn certificates_rotate_without_failed_requests_and_mtls_switches_live() {
                              "dpCert": {"rotation": {"expiration": "10s"}}}]}}),
     );
     // Done once requests go through TLS handshakes from web to backend.
-    let (on_window, on_failures) = failures_until("mTLS on", web_out, Duration::from_secs(60), || {
-        stat(&web_dp, "cluster.backend.ssl.handshake") > 0
-    });
+    let (on_window, on_failures) =
+        failures_until("mTLS on", web_out, Duration::from_secs(60), || {
+            stat(&web_dp, "cluster.backend.ssl.handshake") > 0
+        });
     eprintln!("switching mTLS on: {on_failures} failed requests over {on_window:?}");
 
     // Two rotations in Envoy and in the insight, not one request failing.
     let before = serials(&backend_dp);
     let counted = regenerations();
-    let (_, rotation_failures) = failures_until("rotation", web_out, Duration::from_secs(60), || {
-        let now = serials(&backend_dp);
-        !now.is_empty() && now.is_disjoint(&before) && regenerations() >= counted + 2
-    });
+    let (_, rotation_failures) =
+        failures_until("rotation", web_out, Duration::from_secs(60), || {
+            let now = serials(&backend_dp);
+            !now.is_empty() && now.is_disjoint(&before) && regenerations() >= counted + 2
+        });
     assert_eq!(rotation_failures, 0, "requests failed during rotation");
 
     // mTLS off: plaintext again, live.
-    put(&server, "/meshes/default", json!({"type": "Mesh", "name": "default"}));
-    let (off_window, off_failures) = failures_until("mTLS off", web_out, Duration::from_secs(60), || {
-        serials(&backend_dp).is_empty() && serials(&web_dp).is_empty()
-    });
+    put(
+        &server,
+        "/meshes/default",
+        json!({"type": "Mesh", "name": "default"}),
+    );
+    let (off_window, off_failures) =
+        failures_until("mTLS off", web_out, Duration::from_secs(60), || {
+            serials(&backend_dp).is_empty() && serials(&web_dp).is_empty()
+        });
     eprintln!("switching mTLS off: {off_failures} failed requests over {off_window:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -485,7 +534,12 @@ fn instances_on_one_postgres_share_the_root_and_a_restart_keeps_it() {
         "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
         "outbound": [{"port": web_out, "service": "backend"}]}});
     // backend served by A, web by B: each trusts the other's certificate, signed by one root.
-    let _backend_dp = Sidecar::start(Some(&format!("http://{}", a.addr)), "backend-1", &backend, &dir);
+    let _backend_dp = Sidecar::start(
+        Some(&format!("http://{}", a.addr)),
+        "backend-1",
+        &backend,
+        &dir,
+    );
     let web_dp = Sidecar::start(Some(&format!("http://{}", b.addr)), "web", &web, &dir);
     eventually("mTLS across two instances", Duration::from_secs(60), || {
         (get(web_out).as_deref() == Some("backend")
@@ -499,10 +553,14 @@ fn instances_on_one_postgres_share_the_root_and_a_restart_keeps_it() {
     // and gets a new certificate from the restarted B, signed by the same root.
     drop(b);
     let _b = TestServer::start(&pg::with(&env, &b_env));
-    eventually("a new certificate from the restarted instance", Duration::from_secs(60), || {
-        let now = serials(&web_dp);
-        (!now.is_empty() && now.is_disjoint(&before)).then_some(())
-    });
+    eventually(
+        "a new certificate from the restarted instance",
+        Duration::from_secs(60),
+        || {
+            let now = serials(&web_dp);
+            (!now.is_empty() && now.is_disjoint(&before)).then_some(())
+        },
+    );
     let handshakes = stat(&web_dp, "cluster.backend.ssl.handshake");
     eventually("mTLS after the restart", Duration::from_secs(60), || {
         (get(web_out).as_deref() == Some("backend")
@@ -533,7 +591,11 @@ fn a_dataplane_token_from_the_command_line_works_on_every_instance() {
         .args(["token", "--mesh", "default", "--name", "dp-1"])
         .output()
         .expect("run ursa-cp");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     // The Dataplane reaches B through the store; then both serve its stream.
     eventually("B knows dp-1", Duration::from_secs(15), || {
@@ -582,7 +644,9 @@ fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
         .build()
         .unwrap();
     let mtls = |server: &TestServer| {
-        server.get("/meshes/default/dataplanes+insights/dp-1").json()["dataplaneInsight"]["mTLS"]
+        server
+            .get("/meshes/default/dataplanes+insights/dp-1")
+            .json()["dataplaneInsight"]["mTLS"]
             .clone()
     };
     rt.block_on(async {
@@ -620,10 +684,14 @@ fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
         assert_eq!(server.get("/meshes/default").status, 200);
         // Back again: the next retry (10 s) issues the certificate.
         std::fs::copy(data.join("ca-rsa.pem"), &cert).unwrap();
-        let shown = eventually("a certificate after the retry", Duration::from_secs(30), || {
-            let m = mtls(&server);
-            m.get("certificateExpirationTime").is_some().then_some(m)
-        });
+        let shown = eventually(
+            "a certificate after the retry",
+            Duration::from_secs(30),
+            || {
+                let m = mtls(&server);
+                m.get("certificateExpirationTime").is_some().then_some(m)
+            },
+        );
         assert!(shown.get("lastCertificateError").is_none(), "{shown}");
     });
     let _ = std::fs::remove_dir_all(&dir);
@@ -679,9 +747,11 @@ fn deleting_a_mesh_deletes_its_ca() {
     assert_eq!(roots("ca/m1/"), 1);
     let r = server.delete("/meshes/m1");
     assert_eq!(r.status, 200, "{}", r.text());
-    eventually("the CA deleted with its mesh", Duration::from_secs(10), || {
-        (roots("ca/m1/") == 0).then_some(())
-    });
+    eventually(
+        "the CA deleted with its mesh",
+        Duration::from_secs(10),
+        || (roots("ca/m1/") == 0).then_some(()),
+    );
 }
 
 #[test]
@@ -691,7 +761,14 @@ fn a_configured_xds_certificate_is_the_one_envoy_trusts() {
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key) = (dir.join("xds.pem"), dir.join("xds.key"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
@@ -700,7 +777,11 @@ fn a_configured_xds_certificate_is_the_one_envoy_trusts() {
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let server = TestServer::start(&[
         ("KUMA_GENERAL_ADVERTISED_HOSTNAME", "127.0.0.1"),
         ("KUMA_XDS_SERVER_TLS_ENABLED", "true"),
@@ -709,15 +790,24 @@ fn a_configured_xds_certificate_is_the_one_envoy_trusts() {
     ]);
     let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
         {"port": free_port(), "servicePort": app("backend"), "tags": {"service": "backend"}}]}});
-    let _dp = Sidecar::start(Some(&format!("http://{}", server.addr)), "backend-1", &backend, &dir);
-    eventually("ACKed configuration over TLS", Duration::from_secs(60), || {
-        let subs = server
-            .get("/meshes/default/dataplanes+insights/backend-1")
-            .json()["dataplaneInsight"]["subscriptions"]
-            .clone();
-        subs.as_array()
-            .and_then(|s| s.last().cloned())
-            .filter(|s| support::envoy::acked(s, &["cds", "lds"]))
-    });
+    let _dp = Sidecar::start(
+        Some(&format!("http://{}", server.addr)),
+        "backend-1",
+        &backend,
+        &dir,
+    );
+    eventually(
+        "ACKed configuration over TLS",
+        Duration::from_secs(60),
+        || {
+            let subs = server
+                .get("/meshes/default/dataplanes+insights/backend-1")
+                .json()["dataplaneInsight"]["subscriptions"]
+                .clone();
+            subs.as_array()
+                .and_then(|s| s.last().cloned())
+                .filter(|s| support::envoy::acked(s, &["cds", "lds"]))
+        },
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,6 +29,6 @@ pub mod watch;
 pub mod xds;
 
 pub use error::{Error, Op, OpError};
-pub use kinds::{Kind, Spec, ValidSpec};
+pub use kinds::{Kind, MeshScopedSpec, Spec};
 pub use precondition::{Precondition, WriteOptions};
 pub use resource::{Meta, Resource};

@@ -216,21 +216,31 @@ pub async fn multi_mesh(
     let affected: Vec<usize> = (0..per_mesh)
         .filter(|i| mesh::uses_svc0(*i, services))
         .collect();
-    let route = |mesh: &str, weight: u32| {
-        let body = mesh::split_route_in(mesh, 0, weight).to_string();
-        http::put(
-            &mesh::path_in(mesh, "traffic-routes", "split-svc-0"),
-            body.as_bytes(),
-        )
+    let path = |mesh: &str| mesh::path_in(mesh, "traffic-routes", "split-svc-0");
+    let route = |mesh: &str| {
+        let body = mesh::split_route_in(mesh, 0, 90).to_string();
+        http::put(&path(mesh), body.as_bytes())
     };
     let one = apply_many(
         &cp,
         &[(&fleets[0], affected.clone())],
-        vec![route(&names[0], 90)],
+        vec![route(&names[0])],
     )
     .await?;
+    // The same change everywhere but in mesh-0, whose split is deleted instead: changing only
+    // its weights would change no cluster, and clusters are what the wait observes.
     let every: Vec<(&Fleet, Vec<usize>)> = fleets.iter().map(|f| (f, affected.clone())).collect();
-    let requests = names.iter().map(|m| route(m, 60)).collect();
+    let requests = names
+        .iter()
+        .enumerate()
+        .map(|(m, name)| {
+            if m == 0 {
+                http::delete(&path(name))
+            } else {
+                route(name)
+            }
+        })
+        .collect();
     let all = apply_many(&cp, &every, requests).await?;
     Ok(MultiMesh {
         meshes,

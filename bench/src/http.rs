@@ -151,6 +151,11 @@ pub fn get(path: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// `DELETE path`.
+pub fn delete(path: &str) -> Vec<u8> {
+    format!("DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").into_bytes()
+}
+
 /// `PUT path` with a JSON body.
 pub fn put(path: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(

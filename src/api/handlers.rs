@@ -12,7 +12,7 @@ use ursa_actors::overview::OverviewFilter;
 use ursa_actors::page::{merge, Page, PageRequest};
 use ursa_actors::resource::decode_put;
 use ursa_actors::supervisor::{DeleteMesh, PutMesh};
-use ursa_actors::{Error, Op, OpError, Spec, ValidSpec, WriteOptions};
+use ursa_actors::{Error, MeshScopedSpec, Op, OpError, Spec, WriteOptions};
 
 use super::conditional::etag;
 use super::error::{ApiError, Title};
@@ -233,7 +233,8 @@ pub async fn put_resource(
     }
     // Validation errors take precedence over a missing mesh (§3.6.1). They are found here, on
     // the request's thread, not on the actor's.
-    let spec = ValidSpec::new(spec).map_err(|v| ApiError::domain(op.into(), Error::Invalid(v)))?;
+    let spec =
+        MeshScopedSpec::new(spec).map_err(|v| ApiError::domain(op.into(), Error::Invalid(v)))?;
     let missing_mesh = || ApiError::domain(Title::Create, Error::MeshNotFound(mesh.to_string()));
     let addr = state.registry.get(mesh).ok_or_else(missing_mesh)?;
     match addr

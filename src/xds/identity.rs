@@ -100,7 +100,10 @@ impl StreamIdentity {
         };
         let now = Utc::now();
         let mut report = None;
-        let serves = self.current.as_ref().is_some_and(|id| id.serves(request, now));
+        let serves = self
+            .current
+            .as_ref()
+            .is_some_and(|id| id.serves(request, now));
         if !serves {
             match self.issuer.issue(mesh, request).await {
                 Ok(identity) => {

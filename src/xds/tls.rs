@@ -55,13 +55,12 @@ impl XdsTls {
                 "xdsServer.tlsCertFile",
                 "xdsServer.tlsKeyFile",
             )?;
-            let trusted_ca_pem = std::fs::read_to_string(&x.tls_cert_file).map_err(|e| {
-                TlsError::File {
+            let trusted_ca_pem =
+                std::fs::read_to_string(&x.tls_cert_file).map_err(|e| TlsError::File {
                     key: "xdsServer.tlsCertFile",
                     path: x.tls_cert_file.clone(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             return Ok(XdsTls {
                 server_config: server_config(certs, key, b"h2")?,
                 trusted_ca_pem,
@@ -119,7 +118,8 @@ pub fn self_signed(host: &str) -> Result<(String, String), String> {
         match h.trim_matches(['[', ']']).parse::<IpAddr>() {
             Ok(ip) => add(SanType::IpAddress(ip)),
             Err(_) => add(SanType::DnsName(
-                h.try_into().map_err(|e| format!("{h:?} is no DNS name: {e}"))?,
+                h.try_into()
+                    .map_err(|e| format!("{h:?} is no DNS name: {e}"))?,
             )),
         }
     }
@@ -207,7 +207,9 @@ pub fn incoming(
                     Ok(Ok(tls)) => {
                         let _ = sender.send(Ok(TlsConnection(tls))).await;
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "xDS server: TLS handshake failed"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "xDS server: TLS handshake failed")
+                    }
                     Err(_) => tracing::debug!(%peer, "xDS server: TLS handshake timed out"),
                 }
             });

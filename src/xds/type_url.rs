@@ -33,7 +33,9 @@ impl TypeUrl {
     /// The type URL on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
-            TypeUrl::Secret => "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret",
+            TypeUrl::Secret => {
+                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+            }
             TypeUrl::Cluster => "type.googleapis.com/envoy.config.cluster.v3.Cluster",
             TypeUrl::Endpoint => {
                 "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"

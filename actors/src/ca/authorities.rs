@@ -80,11 +80,9 @@ impl Authorities {
             PROVIDED => {
                 let files = CaFiles::read(Some(mtls)).await;
                 let (mesh, mtls, backend) = (mesh.meta.name.clone(), mtls.clone(), backend.clone());
-                tokio::task::spawn_blocking(move || {
-                    provided::load(&mesh, &mtls, &backend, &files)
-                })
-                .await
-                .map_err(|e| CaError::Issue(format!("loading the provided CA stopped: {e}")))?
+                tokio::task::spawn_blocking(move || provided::load(&mesh, &mtls, &backend, &files))
+                    .await
+                    .map_err(|e| CaError::Issue(format!("loading the provided CA stopped: {e}")))?
             }
             other => Err(CaError::UnknownType {
                 backend: backend.name.clone(),

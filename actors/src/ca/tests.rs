@@ -70,7 +70,10 @@ fn the_builtin_root_is_a_kuma_mesh_ca() {
     let usage = cert.key_usage().unwrap().unwrap().value;
     assert!(usage.key_cert_sign() && usage.crl_sign() && !usage.digital_signature());
     assert_eq!(cert.validity().not_before.timestamp(), now.timestamp() - 10);
-    assert_eq!(cert.validity().not_after.timestamp(), now.timestamp() + 7200);
+    assert_eq!(
+        cert.validity().not_after.timestamp(),
+        now.timestamp() + 7200
+    );
     match cert.public_key().parsed().unwrap() {
         x509_parser::public_key::PublicKey::RSA(rsa) => assert_eq!(rsa.key_size(), 2048),
         other => panic!("not RSA: {other:?}"),
@@ -209,7 +212,10 @@ async fn instances_sharing_a_store_sign_with_one_root_and_a_deleted_mesh_loses_i
         .get_or_create_secret(&name, Box::new(move || seeded))
         .await
         .unwrap();
-    let (a, b) = (Authorities::new(store.clone()), Authorities::new(store.clone()));
+    let (a, b) = (
+        Authorities::new(store.clone()),
+        Authorities::new(store.clone()),
+    );
     let (ca_a, ca_b) = tokio::join!(a.ca(&m), b.ca(&m));
     assert_eq!(ca_a.unwrap().cert_pem, ca_b.unwrap().cert_pem);
     assert_eq!(a.ca(&m).await.unwrap().cert_pem, root().cert);
@@ -231,7 +237,10 @@ async fn racing_instances_generating_a_root_end_with_one() {
         "race",
         json!({"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin"}]}),
     );
-    let (a, b) = (Authorities::new(store.clone()), Authorities::new(store.clone()));
+    let (a, b) = (
+        Authorities::new(store.clone()),
+        Authorities::new(store.clone()),
+    );
     let (ca_a, ca_b) = tokio::join!(a.ca(&m), b.ca(&m));
     let (ca_a, ca_b) = (ca_a.unwrap(), ca_b.unwrap());
     assert_eq!(ca_a.cert_pem, ca_b.cert_pem);

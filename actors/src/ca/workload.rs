@@ -91,11 +91,10 @@ pub fn issue(ca: &Ca, request: &IdentityRequest, now: DateTime<Utc>) -> Result<I
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     let uri = spiffe_id(&request.mesh, &request.service);
-    params.subject_alt_names = vec![SanType::URI(
-        uri.clone()
-            .try_into()
-            .map_err(|e| CaError::Issue(format!("{uri:?} is not a URI: {e}")))?,
-    )];
+    params.subject_alt_names =
+        vec![SanType::URI(uri.clone().try_into().map_err(|e| {
+            CaError::Issue(format!("{uri:?} is not a URI: {e}"))
+        })?)];
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,

@@ -175,16 +175,6 @@ fn is_bandwidth(limit: &str) -> bool {
         .any(|unit| limit.contains(unit))
 }
 
-impl super::ConnectionPolicy for FaultInjectionSpec {
-    fn sources(&self) -> &[Selector] {
-        &self.sources
-    }
-
-    fn destinations(&self) -> &[Selector] {
-        &self.destinations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

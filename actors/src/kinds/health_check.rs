@@ -179,16 +179,6 @@ fn check_threshold(path: &Path, threshold: u32, v: &mut Violations) {
     }
 }
 
-impl super::ConnectionPolicy for HealthCheckSpec {
-    fn sources(&self) -> &[Selector] {
-        &self.sources
-    }
-
-    fn destinations(&self) -> &[Selector] {
-        &self.destinations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

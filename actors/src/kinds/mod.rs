@@ -142,6 +142,11 @@ macro_rules! kinds {
             }
         )*
 
+        // A policy's class says which fields select dataplanes, so the table implements its
+        // selection trait: every connection policy has `sources` and `destinations`, every
+        // dataplane policy `selectors`.
+        $(kinds!(@policy $class, $ty);)*
+
         impl Serialize for Spec {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 match self { $(Spec::$variant(spec) => spec.serialize(s)),* }
@@ -157,6 +162,25 @@ macro_rules! kinds {
     (@connection $class:ident, $s:ident) => {{ let _ = $s; None }};
     (@dataplane dataplane, $s:ident) => { Some($s as &dyn DataplanePolicy) };
     (@dataplane $class:ident, $s:ident) => {{ let _ = $s; None }};
+    (@policy resource, $ty:ty) => {};
+    (@policy dataplane, $ty:ty) => {
+        impl DataplanePolicy for $ty {
+            fn selectors(&self) -> &[crate::selector::Selector] {
+                &self.selectors
+            }
+        }
+    };
+    (@policy $class:ident, $ty:ty) => {
+        impl ConnectionPolicy for $ty {
+            fn sources(&self) -> &[crate::selector::Selector] {
+                &self.sources
+            }
+
+            fn destinations(&self) -> &[crate::selector::Selector] {
+                &self.destinations
+            }
+        }
+    };
 }
 
 // The kinds: variant(spec type) = wire type, collection segment, policy class (how a policy
@@ -218,19 +242,26 @@ impl Kind {
     }
 }
 
-/// A spec that passed its kind's structural validation: what a mesh actor accepts, so that
-/// validation runs on the request's thread, never on the actor's.
+/// A spec of a mesh-scoped kind (every kind but `Mesh`) that passed its kind's structural
+/// validation: what a mesh actor accepts, so that validation runs on the request's thread,
+/// never on the actor's, and a Mesh can never be written as a resource of a mesh.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ValidSpec(Spec);
+pub struct MeshScopedSpec(Spec);
 
-impl ValidSpec {
-    /// `spec`, if its kind's validation (§6) finds nothing wrong.
-    pub fn new(spec: Spec) -> Result<ValidSpec, Violations> {
+impl MeshScopedSpec {
+    /// `spec`, if it is of a mesh-scoped kind and its kind's validation (§6) finds nothing
+    /// wrong.
+    pub fn new(spec: Spec) -> Result<MeshScopedSpec, Violations> {
+        if spec.kind() == Kind::Mesh {
+            let mut v = Violations::new();
+            v.add("type", "a Mesh is not a resource of a mesh");
+            return Err(v);
+        }
         spec.validate().into_result()?;
-        Ok(ValidSpec(spec))
+        Ok(MeshScopedSpec(spec))
     }
 
-    /// Its kind.
+    /// Its kind (never `Mesh`).
     pub fn kind(&self) -> Kind {
         self.0.kind()
     }
@@ -353,6 +384,19 @@ mod table_tests {
         let route = Spec::empty(Kind::TrafficRoute);
         assert!(traffic_route::TrafficRouteSpec::of(&route).is_some());
         assert!(mesh::MeshSpec::of(&route).is_none());
+    }
+
+    #[test]
+    fn a_mesh_is_not_a_mesh_scoped_spec() {
+        let err = MeshScopedSpec::new(Spec::empty(Kind::Mesh)).unwrap_err();
+        assert_eq!(err.causes[0].field, "type");
+        assert_eq!(err.causes.len(), 1);
+        // Other kinds are refused only for what their own validation finds.
+        for kind in Kind::mesh_scoped() {
+            let spec = Spec::empty(kind);
+            let valid = spec.validate().is_empty();
+            assert_eq!(MeshScopedSpec::new(spec).is_ok(), valid, "{kind:?}");
+        }
     }
 }
 

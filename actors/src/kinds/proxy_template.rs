@@ -282,12 +282,6 @@ fn json_kind(value: &serde_yaml::Value) -> &'static str {
     }
 }
 
-impl super::DataplanePolicy for ProxyTemplateSpec {
-    fn selectors(&self) -> &[Selector] {
-        &self.selectors
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

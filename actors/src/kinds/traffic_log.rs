@@ -58,16 +58,6 @@ impl TrafficLogSpec {
     }
 }
 
-impl super::ConnectionPolicy for TrafficLogSpec {
-    fn sources(&self) -> &[Selector] {
-        &self.sources
-    }
-
-    fn destinations(&self) -> &[Selector] {
-        &self.destinations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,16 +36,6 @@ impl TrafficPermissionSpec {
     }
 }
 
-impl super::ConnectionPolicy for TrafficPermissionSpec {
-    fn sources(&self) -> &[Selector] {
-        &self.sources
-    }
-
-    fn destinations(&self) -> &[Selector] {
-        &self.destinations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

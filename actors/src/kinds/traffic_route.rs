@@ -80,16 +80,6 @@ impl TrafficRouteSpec {
     }
 }
 
-impl super::ConnectionPolicy for TrafficRouteSpec {
-    fn sources(&self) -> &[Selector] {
-        &self.sources
-    }
-
-    fn destinations(&self) -> &[Selector] {
-        &self.destinations
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

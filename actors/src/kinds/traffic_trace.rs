@@ -36,12 +36,6 @@ impl TrafficTraceSpec {
     }
 }
 
-impl super::DataplanePolicy for TrafficTraceSpec {
-    fn selectors(&self) -> &[Selector] {
-        &self.selectors
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::MeshActor;
 use crate::error::{Error, Op, OpError};
 use crate::kinds::mesh::{self as mesh_kind};
-use crate::kinds::{Kind, Spec, ValidSpec};
+use crate::kinds::{Kind, MeshScopedSpec, Spec};
 use crate::precondition::WriteOptions;
 use crate::resource::Resource;
 use crate::store::{Change, StoreError};
@@ -288,7 +288,7 @@ pub struct PutResource {
     /// Its name.
     pub name: String,
     /// Its spec (the kind comes with it), validated by the sender.
-    pub spec: ValidSpec,
+    pub spec: MeshScopedSpec,
     /// Its precondition, and whether it is only a dry run.
     pub write: WriteOptions,
 }

@@ -148,7 +148,8 @@ impl Store for MemoryStore {
     }
 
     fn delete_secrets(&self, prefix: &str) -> StoreFuture<()> {
-        self.secret_map().retain(|name, _| !name.starts_with(prefix));
+        self.secret_map()
+            .retain(|name, _| !name.starts_with(prefix));
         ready(Ok(()))
     }
 

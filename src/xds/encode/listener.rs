@@ -3,8 +3,8 @@
 
 use envoy_types::pb::envoy::config::core::v3 as core;
 use envoy_types::pb::envoy::config::listener::v3 as listener;
-use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::config::rbac::v3 as rbac;
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm;
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3 as network_rbac;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3 as tcp;
@@ -67,7 +67,9 @@ fn network_filter(filter: &NetworkFilter) -> listener::Filter {
 /// permission to its principals; no policy denies every connection. (One policy at most also
 /// keeps the encoding deterministic: prost writes a map in its iteration order.)
 fn network_rbac_filter(r: &Rbac) -> network_rbac::Rbac {
-    use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
+    use envoy_types::pb::envoy::r#type::matcher::v3::{
+        string_matcher::MatchPattern, StringMatcher,
+    };
     use rbac::{permission, principal};
     let policies = r
         .policies

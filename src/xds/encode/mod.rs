@@ -51,10 +51,7 @@ impl Encoded {
 /// Encodes the resources of `config` of type `t`.
 fn encode_type(config: &ProxyConfig, t: TypeUrl) -> Encoded {
     match t {
-        TypeUrl::Secret => encoded(
-            t,
-            config.secrets.iter().map(|s| secret(s).encode_to_vec()),
-        ),
+        TypeUrl::Secret => encoded(t, config.secrets.iter().map(|s| secret(s).encode_to_vec())),
         TypeUrl::Cluster => encoded(
             t,
             config.clusters.iter().map(|c| cluster(c).encode_to_vec()),

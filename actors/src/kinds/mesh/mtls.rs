@@ -88,7 +88,13 @@ pub struct DpCert {
 impl CaBackend {
     /// `dpCert.rotation.expiration`, when set.
     pub fn dp_cert_validity(&self) -> Option<std::time::Duration> {
-        let d = self.dp_cert.as_ref()?.rotation.as_ref()?.expiration.as_ref()?;
+        let d = self
+            .dp_cert
+            .as_ref()?
+            .rotation
+            .as_ref()?
+            .expiration
+            .as_ref()?;
         Some(std::time::Duration::new(
             d.seconds.max(0) as u64,
             d.nanos.max(0) as u32,

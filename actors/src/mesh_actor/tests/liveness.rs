@@ -114,7 +114,7 @@ async fn a_stamp_behind_a_pending_write_is_not_settled_until_stored() {
     store.hold(Hold::Commits);
     let write = addr.send(PutResource {
         name: "dp".into(),
-        spec: crate::kinds::ValidSpec::new(insight(vec![
+        spec: crate::kinds::MeshScopedSpec::new(insight(vec![
             sub("open", "dead", false),
             sub("api", "", false),
         ]))

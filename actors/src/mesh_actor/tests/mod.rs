@@ -52,7 +52,7 @@ pub(super) fn put(
 ) -> impl Future<Output = Result<Op, OpError>> {
     let request = addr.send(PutResource {
         name: name.to_owned(),
-        spec: crate::kinds::ValidSpec::new(dataplane(port)).expect("a valid Dataplane"),
+        spec: crate::kinds::MeshScopedSpec::new(dataplane(port)).expect("a valid Dataplane"),
         write: Default::default(),
     });
     async move {

@@ -855,7 +855,12 @@ fn the_most_specific_permission_applies_with_its_principals() {
     let config = web_and_backend("http")
         .with_mtls()
         .permission("any-to-all", 0, &["*"], json!({"service": "*"}))
-        .permission("web-to-backend", 5, &["web", "admin"], json!({"service": "backend"}))
+        .permission(
+            "web-to-backend",
+            5,
+            &["web", "admin"],
+            json!({"service": "backend"}),
+        )
         .generate("backend-01");
     let r = rbac(&config, "inbound:10.0.0.2:9000");
     assert_eq!(
@@ -883,7 +888,9 @@ fn the_most_specific_permission_applies_with_its_principals() {
     );
     // The RBAC filter comes before the terminal filter.
     assert!(matches!(
-        listener(&config, "inbound:10.0.0.1:8080").filter_chain.filters[1],
+        listener(&config, "inbound:10.0.0.1:8080")
+            .filter_chain
+            .filters[1],
         NetworkFilter::HttpConnectionManager(_)
     ));
 }

@@ -26,10 +26,8 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         .filter_map(|i| InboundIface::resolve(input.networking, i).map(|iface| (i, iface)))
         .collect();
     let tags: Vec<_> = inbounds.iter().map(|(i, _)| &i.tags).collect();
-    let selected = policy::select_inbound_policies(
-        input.state.typed::<TrafficPermissionSpec>(),
-        &tags,
-    );
+    let selected =
+        policy::select_inbound_policies(input.state.typed::<TrafficPermissionSpec>(), &tags);
     for ((_, iface), chosen) in inbounds.iter().zip(selected) {
         let name = format!("inbound:{}:{}", iface.ip, iface.dataplane_port);
         let policies = match chosen {
@@ -65,7 +63,9 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
 fn principal(mesh: &str, source: &crate::proto::Tags) -> Option<Principal> {
     match source.get(SERVICE_TAG).map(String::as_str) {
         Some(MATCH_ALL) => Some(Principal::Any),
-        Some(service) => Some(Principal::Authenticated(crate::ca::spiffe_id(mesh, service))),
+        Some(service) => Some(Principal::Authenticated(crate::ca::spiffe_id(
+            mesh, service,
+        ))),
         None => None,
     }
 }
