@@ -588,7 +588,6 @@ fn catalog(config: &Config) -> serde_json::Value {
             monitoring_assignment: ursa_wire::Url {
                 url: config.api_server.catalog.monitoring_assignment.url.clone(),
             },
-            ..Default::default()
         },
     };
     serde_json::to_value(catalog).unwrap_or_default()
