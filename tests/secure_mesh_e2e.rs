@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use serde_json::{json, Value};
 use support::envoy::{app, envoy_available, eventually, free_port, get, Sidecar, Token};
 use support::{pg, TestServer};
@@ -113,19 +113,94 @@ fn plaintext_answer(port: u16) -> Vec<u8> {
     out
 }
 
+/// backend (HTTP, in front of an application answering `backend`) and web (HTTP, with an
+/// outbound to backend) on free loopback ports.
+struct TwoServices {
+    backend: Value,
+    web: Value,
+    backend_in: u16,
+    web_out: u16,
+}
+
+fn two_services() -> TwoServices {
+    let (backend_app, web_app) = (app("backend"), app("web"));
+    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
+    TwoServices {
+        backend: json!({"networking": {"address": "127.0.0.1", "inbound": [
+            {"port": backend_in, "servicePort": backend_app,
+             "tags": {"service": "backend", "protocol": "http"}}]}}),
+        web: json!({"networking": {"address": "127.0.0.1",
+            "inbound": [{"port": web_in, "servicePort": web_app,
+                         "tags": {"service": "web", "protocol": "http"}}],
+            "outbound": [{"port": web_out, "service": "backend"}]}}),
+        backend_in,
+        web_out,
+    }
+}
+
+/// Opens a plaintext ADS stream on `xds` as node `node_id`, with `token` as its
+/// `authorization` metadata, asking for clusters; the first response (or the refusal) and
+/// the stream. With `keep_open` the request stream never ends, so the server keeps the stream.
+async fn open_stream(
+    xds: std::net::SocketAddr,
+    node_id: &str,
+    token: Option<&str>,
+    keep_open: bool,
+) -> Result<(DiscoveryResponse, tonic::Streaming<DiscoveryResponse>), tonic::Status> {
+    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+        .await
+        .unwrap();
+    let req = DiscoveryRequest {
+        node: Some(Node {
+            id: node_id.to_string(),
+            ..Default::default()
+        }),
+        type_url: CLUSTER.into(),
+        ..Default::default()
+    };
+    let requests = tokio_stream::iter(vec![req]);
+    let requests: std::pin::Pin<Box<dyn tokio_stream::Stream<Item = DiscoveryRequest> + Send>> =
+        if keep_open {
+            Box::pin(requests.chain(tokio_stream::pending()))
+        } else {
+            Box::pin(requests)
+        };
+    let mut request = tonic::Request::new(requests);
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", token.parse().unwrap());
+    }
+    let mut responses = client
+        .stream_aggregated_resources(request)
+        .await?
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
+        .await
+        .expect("an answer within 20 s")?
+        .unwrap_or_default();
+    Ok((first, responses))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn mtls_and_traffic_permissions_between_real_envoys() {
     envoy_available();
     let server = secure_server();
     let dir = std::env::temp_dir().join(format!("ursa-secure-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (backend_app, web_app) = (app("backend"), app("web"));
-    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
-    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
-        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
-    let web = json!({"networking": {"address": "127.0.0.1",
-        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
-        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let TwoServices {
+        backend,
+        web,
+        backend_in,
+        web_out,
+    } = two_services();
     let cp = format!("http://{}", server.addr);
     let backend_token = token(&server, "default", "backend-1");
     let backend_dp = Sidecar::start_with(
@@ -250,37 +325,10 @@ fn mtls_and_traffic_permissions_between_real_envoys() {
 /// Opens a plaintext ADS stream as dataplane `name` with `authorization` metadata `token`;
 /// what the first response (or the refusal) is.
 fn stream_as(server: &TestServer, name: &str, token: Option<&str>) -> Result<usize, tonic::Status> {
-    let xds = server.addresses.xds;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
-            .await
-            .unwrap();
-        let req = DiscoveryRequest {
-            node: Some(Node {
-                id: format!("default.{name}"),
-                ..Default::default()
-            }),
-            type_url: CLUSTER.into(),
-            ..Default::default()
-        };
-        let mut request = tonic::Request::new(tokio_stream::iter(vec![req]));
-        if let Some(token) = token {
-            request
-                .metadata_mut()
-                .insert("authorization", token.parse().unwrap());
-        }
-        let mut responses = client
-            .stream_aggregated_resources(request)
-            .await?
-            .into_inner();
-        let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
-            .await
-            .expect("an answer within 20 s")?;
-        Ok(first.map(|r| r.resources.len()).unwrap_or(0))
+    let node = format!("default.{name}");
+    runtime().block_on(async {
+        let (first, _) = open_stream(server.addresses.xds, &node, token, false).await?;
+        Ok(first.resources.len())
     })
 }
 
@@ -433,13 +481,12 @@ fn certificates_rotate_without_failed_requests_and_mtls_switches_live() {
     let server = secure_server();
     let dir = std::env::temp_dir().join(format!("ursa-rotation-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (backend_app, web_app) = (app("backend"), app("web"));
-    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
-    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
-        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
-    let web = json!({"networking": {"address": "127.0.0.1",
-        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
-        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let TwoServices {
+        backend,
+        web,
+        web_out,
+        ..
+    } = two_services();
     let cp = format!("http://{}", server.addr);
     let backend_dp = Sidecar::start(Some(&cp), "backend-1", &backend, &dir);
     let web_dp = Sidecar::start(Some(&cp), "web", &web, &dir);
@@ -526,13 +573,12 @@ fn instances_on_one_postgres_share_the_root_and_a_restart_keeps_it() {
                "backends": [{"name": "ca-1", "type": "builtin"}]}}),
     );
     permission(&a, "web");
-    let (backend_app, web_app) = (app("backend"), app("web"));
-    let (backend_in, web_in, web_out) = (free_port(), free_port(), free_port());
-    let backend = json!({"networking": {"address": "127.0.0.1", "inbound": [
-        {"port": backend_in, "servicePort": backend_app, "tags": {"service": "backend", "protocol": "http"}}]}});
-    let web = json!({"networking": {"address": "127.0.0.1",
-        "inbound": [{"port": web_in, "servicePort": web_app, "tags": {"service": "web", "protocol": "http"}}],
-        "outbound": [{"port": web_out, "service": "backend"}]}});
+    let TwoServices {
+        backend,
+        web,
+        web_out,
+        ..
+    } = two_services();
     // backend served by A, web by B: each trusts the other's certificate, signed by one root.
     let _backend_dp = Sidecar::start(
         Some(&format!("http://{}", a.addr)),
@@ -638,11 +684,7 @@ fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
     // The file goes away after the Mesh was accepted: the stream still gets its
     // configuration (the actor carries on), the insight says why there is no certificate.
     std::fs::remove_file(&cert).unwrap();
-    let xds = server.addresses.xds;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let mtls = |server: &TestServer| {
         server
             .get("/meshes/default/dataplanes+insights/dp-1")
@@ -650,28 +692,9 @@ fn an_unreadable_provided_ca_is_shown_in_the_insight_and_issuance_resumes() {
             .clone()
     };
     rt.block_on(async {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
+        // The stream stays open, so the retry can happen on it.
+        let (first, _stream) = open_stream(server.addresses.xds, "default.dp-1", None, true)
             .await
-            .unwrap();
-        let req = DiscoveryRequest {
-            node: Some(Node {
-                id: "default.dp-1".into(),
-                ..Default::default()
-            }),
-            type_url: CLUSTER.into(),
-            ..Default::default()
-        };
-        // The stream stays open (the requests never end), so the retry can happen on it.
-        let requests = tokio_stream::iter(vec![req]).chain(tokio_stream::pending());
-        let mut responses = client
-            .stream_aggregated_resources(requests)
-            .await
-            .unwrap()
-            .into_inner();
-        let first = tokio::time::timeout(Duration::from_secs(20), responses.message())
-            .await
-            .expect("a response")
-            .unwrap()
             .unwrap();
         assert_eq!(first.resources.len(), 1);
         let error = eventually("the error in the insight", Duration::from_secs(20), || {
@@ -715,35 +738,11 @@ fn deleting_a_mesh_deletes_its_ca() {
                "networking": {"address": "127.0.0.1",
                    "inbound": [{"port": 1234, "servicePort": 1235, "tags": {"service": "svc"}}]}}),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let roots = |prefix: &str| rt.block_on(store.secrets(prefix)).unwrap().len();
     // The first proxy's certificate needs the root: it is made then, once.
-    let xds = server.addresses.xds;
-    rt.block_on(async {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{xds}"))
-            .await
-            .unwrap();
-        let req = DiscoveryRequest {
-            node: Some(Node {
-                id: "m1.dp-1".into(),
-                ..Default::default()
-            }),
-            type_url: CLUSTER.into(),
-            ..Default::default()
-        };
-        let mut responses = client
-            .stream_aggregated_resources(tokio_stream::iter(vec![req]))
-            .await
-            .unwrap()
-            .into_inner();
-        tokio::time::timeout(Duration::from_secs(30), responses.message())
-            .await
-            .expect("a response")
-            .unwrap();
-    });
+    rt.block_on(open_stream(server.addresses.xds, "m1.dp-1", None, false))
+        .unwrap();
     assert_eq!(roots("ca/m1/"), 1);
     let r = server.delete("/meshes/m1");
     assert_eq!(r.status, 200, "{}", r.text());

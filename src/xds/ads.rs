@@ -559,8 +559,14 @@ impl AdsStream {
             .generation_seconds
             .observe(started.elapsed().as_secs_f64());
         self.stats.generations.inc();
-        self.fulfil(&snapshot, &actor, &dataplane, &mut generated)
-            .await;
+        fill_secrets(
+            self.identity.as_mut(),
+            &snapshot.state.mesh,
+            &actor,
+            &dataplane,
+            &mut generated,
+        )
+        .await;
         let encoded = self.encoder.encode(&generated.config);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
         self.stats
@@ -675,12 +681,14 @@ impl AdsStream {
                 .generation_seconds
                 .observe(started.elapsed().as_secs_f64());
             self.stats.generations.inc();
-            if let Some(identity) = &mut self.identity {
-                let report = identity
-                    .fulfil(&snapshot.state.mesh, &proxy.dataplane, &mut generated)
-                    .await;
-                report_certificate(&proxy.actor, &proxy.dataplane, report);
-            }
+            fill_secrets(
+                self.identity.as_mut(),
+                &snapshot.state.mesh,
+                &proxy.actor,
+                &proxy.dataplane,
+                &mut generated,
+            )
+            .await;
             // The one comparison per type: unchanged types keep their encoding (and version).
             proxy.encoded = self.encoder.reencode(
                 Some((&proxy.generated.config, &proxy.encoded)),
@@ -690,6 +698,11 @@ impl AdsStream {
             proxy.source = source;
             proxy.generated = generated;
         }
+        self.send_changed(since).await
+    }
+
+    /// Sends each subscribed type whose version differs from the one sent, in push order.
+    async fn send_changed(&mut self, since: Option<std::time::Instant>) -> Result<(), End> {
         for t in TypeUrl::ALL {
             let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
             if self.types[t].subscribed && self.types[t].sent_version != current {
@@ -707,22 +720,20 @@ impl AdsStream {
         };
         let snapshot = proxy.snapshots.borrow().clone();
         let mut generated = proxy.generated.clone();
-        let report = identity
-            .fulfil(&snapshot.state.mesh, &proxy.dataplane, &mut generated)
-            .await;
-        report_certificate(&proxy.actor, &proxy.dataplane, report);
+        fill_secrets(
+            Some(identity),
+            &snapshot.state.mesh,
+            &proxy.actor,
+            &proxy.dataplane,
+            &mut generated,
+        )
+        .await;
         proxy.encoded = self.encoder.reencode(
             Some((&proxy.generated.config, &proxy.encoded)),
             &generated.config,
         );
         proxy.generated = generated;
-        for t in TypeUrl::ALL {
-            let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
-            if self.types[t].subscribed && self.types[t].sent_version != current {
-                self.send(t, None).await?;
-            }
-        }
-        Ok(())
+        self.send_changed(None).await
     }
 
     /// Checks the stream's dataplane token against the node it names (X11): nothing is sent
@@ -745,22 +756,6 @@ impl AdsStream {
         self.stats.refused_streams.inc();
         tracing::warn!(node = %format!("{mesh}.{dataplane}"), reason = %refusal.message(), "refused an ADS stream: bad dataplane token");
         Err(End::Refused(refusal))
-    }
-
-    /// Fills the identity a new stream's configuration needs.
-    async fn fulfil(
-        &mut self,
-        snapshot: &XdsSnapshot,
-        actor: &actix::Addr<MeshActor>,
-        dataplane: &str,
-        generated: &mut Generated,
-    ) {
-        if let Some(identity) = &mut self.identity {
-            let report = identity
-                .fulfil(&snapshot.state.mesh, dataplane, generated)
-                .await;
-            report_certificate(actor, dataplane, report);
-        }
     }
 
     /// Sends the current configuration of type `t`; `since`: when the change it delivers was
@@ -881,13 +876,20 @@ impl AdsStream {
     }
 }
 
-/// Tells the mesh actor what became of a certificate (the insight's mTLS section, xDS §4.5).
-fn report_certificate(
+/// Fills the secrets `generated` needs from the stream's `identity` (issuing or renewing it),
+/// and tells the mesh actor what became of the certificate (the insight's mTLS section,
+/// xDS §4.5).
+async fn fill_secrets(
+    identity: Option<&mut StreamIdentity>,
+    mesh: &Resource,
     actor: &actix::Addr<MeshActor>,
     dataplane: &str,
-    report: Option<ursa_actors::mesh_actor::CertificateReport>,
+    generated: &mut Generated,
 ) {
-    if let Some(report) = report {
+    let Some(identity) = identity else {
+        return;
+    };
+    if let Some(report) = identity.fulfil(mesh, dataplane, generated).await {
         actor.do_send(ReportCertificate {
             dataplane: dataplane.to_string(),
             report,
