@@ -1,8 +1,9 @@
 //! The admin server on `adminServer.local.port`, on 127.0.0.1 only: what only an operator on
 //! the control plane's machine may do. `POST /tokens/user` issues a user token
 //! (`{"name": "alice", "validFor": "720h"}` → the token as text), `DELETE /tokens/user/{id}`
-//! revokes one by its id (the token's `jti`). The secure-mesh work adds `POST /tokens` for
-//! dataplane tokens here. Every failure is Kuma's error JSON.
+//! revokes one by its id (the token's `jti`). `POST /tokens` with `{"mesh", "name"}` issues a
+//! dataplane token, answered as text as Kuma's dataplane-token server does (while
+//! `adminServer.apis.dataplaneToken.enabled`). Every failure is Kuma's error JSON.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,14 @@ use ursa_actors::Error;
 
 use crate::api::error::{ApiError, Title};
 use crate::auth::Tokens;
+use crate::dataplane_token::DataplaneTokens;
 
 /// What the admin server needs.
 pub struct AdminState {
     /// Issues and revokes user tokens.
     pub tokens: Arc<Tokens>,
+    /// Issues dataplane tokens; `None` when the API is off.
+    pub dataplane_tokens: Option<Arc<DataplaneTokens>>,
     /// `limits.http.readBodyTimeout`.
     pub body_timeout: Duration,
 }
@@ -39,6 +43,7 @@ struct TokenRequest {
 pub fn configure(state: web::Data<AdminState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg| {
         cfg.app_data(state.clone())
+            .route("/tokens", web::post().to(issue_dataplane))
             .route("/tokens/user", web::post().to(issue))
             .route("/tokens/user/{id}", web::delete().to(revoke))
             .default_service(web::to(|req: HttpRequest| async move {
@@ -86,6 +91,62 @@ async fn issue(
         };
         let (token, claims) = state.tokens.issue(name, valid_for);
         tracing::info!(user = %claims.sub, id = %claims.jti, "issued a user token");
+        Ok::<_, ApiError>(HttpResponse::Ok().content_type("text/plain").body(token))
+    };
+    answer.await.unwrap_or_else(|e| e.error_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataplaneTokenRequest {
+    #[serde(default)]
+    mesh: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// A name as the API accepts it (DNS-like, at most 253 characters, D17).
+fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be the name of a resource (1 to 253 letters, digits, '-', '_', '.')",
+        ))
+    }
+}
+
+async fn issue_dataplane(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AdminState>,
+) -> HttpResponse {
+    let answer = async {
+        let Some(tokens) = &state.dataplane_tokens else {
+            return Err(ApiError::NoRoute(req.path().to_string()));
+        };
+        let body = crate::api::read_body(&req, payload, MAX_BODY, state.body_timeout).await?;
+        let request: DataplaneTokenRequest = serde_json::from_slice(&body).map_err(|e| {
+            invalid(
+                "body",
+                &format!("expected {{\"mesh\": …, \"name\": …}}: {e}"),
+            )
+        })?;
+        // Kuma's default mesh when none is named.
+        let mesh = match request.mesh.trim() {
+            "" => "default",
+            m => m,
+        };
+        check_name("mesh", mesh)?;
+        check_name("name", request.name.trim())?;
+        let token = tokens.issue(mesh, request.name.trim());
+        tracing::info!(%mesh, dataplane = %request.name.trim(), "issued a dataplane token");
         Ok::<_, ApiError>(HttpResponse::Ok().content_type("text/plain").body(token))
     };
     answer.await.unwrap_or_else(|e| e.error_response())

@@ -22,10 +22,13 @@ use crate::admin::{self, AdminState};
 use crate::api::{self, cors::Cors, ApiState};
 use crate::auth::Tokens;
 use crate::bootstrap::{self, BootstrapParams, BootstrapState};
+use crate::dataplane_token::DataplaneTokens;
 use crate::diagnostics::{self, Metrics, Readiness};
 use crate::http::server::{serve, ServeOptions};
 use crate::metered::Metered;
 use crate::xds::ads::Ads;
+use crate::xds::identity::Issuer;
+use crate::xds::tls::XdsTls;
 
 /// The Kuma version whose API Ursa serves, shown as `version` by `GET /` (D20): Kuma's GUI
 /// builds its documentation links from it. Ursa's own version is `ursaVersion`.
@@ -64,6 +67,9 @@ pub enum StartError {
     /// The HTTPS listener's certificate or key is missing or unusable.
     #[error("apiServer.https: {0}")]
     Tls(#[from] crate::http::server::TlsError),
+    /// The xDS server's certificate or key is missing or unusable.
+    #[error("xdsServer: {0}")]
+    XdsTls(crate::http::server::TlsError),
 }
 
 /// How to run the servers (not part of Kuma's configuration).
@@ -276,6 +282,25 @@ pub async fn start_with_store(
             .await
             .map_err(StartError::Tokens)?,
     );
+    let dataplane_tokens = Arc::new(
+        DataplaneTokens::load(&*store)
+            .await
+            .map_err(StartError::Tokens)?,
+    );
+    // Certificates are signed on the blocking threads, half the cores at most (X14).
+    let issuer = Arc::new(Issuer::new(
+        Arc::new(ursa_actors::ca::Authorities::new(store.clone())),
+        std::thread::available_parallelism().map_or(1, |n| n.get() / 2),
+    ));
+    let xds_tls = if config.xds_server.tls_enabled {
+        Some(
+            XdsTls::load(&config, &*store)
+                .await
+                .map_err(StartError::XdsTls)?,
+        )
+    } else {
+        None
+    };
     if config.api_server.auth.enabled {
         // Revocations made through other instances.
         actix_web::rt::spawn(tokens.clone().refresh_forever());
@@ -290,20 +315,27 @@ pub async fn start_with_store(
         LeaseSettings::from(&config.store.postgres.instance_lease),
     )
     .await;
+    let mut ads = Ads::new(
+        registry.clone(),
+        options.instance_id.clone(),
+        metrics.xds.clone(),
+        issuer,
+    )
+    .with_max_streams(config.limits.xds.max_streams as usize);
+    if config.dataplane_token_server.enabled {
+        ads = ads.with_dataplane_tokens(dataplane_tokens.clone());
+    }
     let (xds_shutdown, xds_thread) = start_xds(
         xds_listener,
-        Ads::new(
-            registry.clone(),
-            options.instance_id.clone(),
-            metrics.xds.clone(),
-        )
-        .with_max_streams(config.limits.xds.max_streams as usize),
+        ads,
+        xds_tls.as_ref().map(|t| t.server_config.clone()),
     )?;
 
     let limits = config.limits.http.clone();
     let bootstrap_state = web::Data::new(BootstrapState {
         registry: registry.clone(),
-        params: BootstrapParams::from_config(&config),
+        params: BootstrapParams::from_config(&config)
+            .with_xds_ca(xds_tls.as_ref().map(|t| t.trusted_ca_pem.clone())),
         body_timeout: limits.read_body_timeout.0,
     });
     let bootstrap = serve(
@@ -367,6 +399,12 @@ pub async fn start_with_store(
     });
     let admin_state = web::Data::new(AdminState {
         tokens,
+        dataplane_tokens: config
+            .admin_server
+            .apis
+            .dataplane_token
+            .enabled
+            .then_some(dataplane_tokens),
         body_timeout: limits.read_body_timeout.0,
     });
     let admin = serve(
@@ -465,6 +503,7 @@ pub async fn start_with_store(
 fn start_xds(
     listener: TcpListener,
     ads: Ads,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<(watch::Sender<bool>, std::thread::JoinHandle<()>), StartError> {
     let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
     listener.set_nonblocking(true).map_err(StartError::Xds)?;
@@ -486,7 +525,6 @@ fn start_xds(
                         return;
                     }
                 };
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
                 let shutdown = async move {
                     while !*shutdown_rx.borrow_and_update() {
                         if shutdown_rx.changed().await.is_err() {
@@ -494,14 +532,22 @@ fn start_xds(
                         }
                     }
                 };
-                if let Err(e) = tonic::transport::Server::builder()
-                    .serve_with_incoming_shutdown(
-                        AggregatedDiscoveryServiceServer::new(ads),
-                        incoming,
-                        shutdown,
-                    )
-                    .await
-                {
+                let service = AggregatedDiscoveryServiceServer::new(ads);
+                let served = match tls {
+                    Some(tls) => {
+                        let incoming = crate::xds::tls::incoming(listener, tls);
+                        tonic::transport::Server::builder()
+                            .serve_with_incoming_shutdown(service, incoming, shutdown)
+                            .await
+                    }
+                    None => {
+                        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                        tonic::transport::Server::builder()
+                            .serve_with_incoming_shutdown(service, incoming, shutdown)
+                            .await
+                    }
+                };
+                if let Err(e) = served {
                     tracing::error!(error = %e, "xDS server failed");
                 }
             });
@@ -520,22 +566,28 @@ fn json_bytes(v: &serde_json::Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
 }
 
-/// `GET /catalog` (§3.3). The admin server listens on loopback only; the dataplane-token
-/// server does not exist yet, so its URLs are empty.
+/// `GET /catalog` (§3.3). The admin server listens on loopback only; the dataplane-token API
+/// is the admin server's, and advertised only while it is on (Kuma's rule), so `ursa-dp`
+/// knows it needs a token.
 fn catalog(config: &Config) -> serde_json::Value {
+    let admin = ursa_wire::LocalAndPublic {
+        local_url: format!("http://localhost:{}", config.admin_server.local.port),
+        public_url: String::new(),
+    };
     let catalog = ursa_wire::Catalog {
         apis: ursa_wire::CatalogApis {
             bootstrap: ursa_wire::Url {
                 url: config.api_server.catalog.bootstrap.url.clone(),
             },
-            admin: ursa_wire::LocalAndPublic {
-                local_url: format!("http://localhost:{}", config.admin_server.local.port),
-                public_url: String::new(),
+            dataplane_token: if config.admin_server.apis.dataplane_token.enabled {
+                admin.clone()
+            } else {
+                ursa_wire::LocalAndPublic::default()
             },
+            admin,
             monitoring_assignment: ursa_wire::Url {
                 url: config.api_server.catalog.monitoring_assignment.url.clone(),
             },
-            ..Default::default()
         },
     };
     serde_json::to_value(catalog).unwrap_or_default()

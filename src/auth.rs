@@ -5,7 +5,8 @@
 //! [`USER_TOKEN_REVOKED`]) refuses it on this instance at once and on the others within
 //! [`REVOCATION_REFRESH`].
 //!
-//! `ring` (already built for rustls) signs, verifies in constant time and draws the key.
+//! They are signed and checked by [`crate::jwt`], as dataplane tokens are, with a key of
+//! their own.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -13,17 +14,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use ursa_actors::store::secrets::{USER_TOKEN_KEY, USER_TOKEN_REVOKED};
 use ursa_actors::store::{Store, StoreError};
 
+use crate::jwt::{random, Signer, KEY_LEN};
+
 /// How often revocations made through other instances are read.
 pub const REVOCATION_REFRESH: Duration = Duration::from_secs(2);
-
-/// `{"alg":"HS256","typ":"JWT"}`, encoded.
-const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
 /// What a user token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +56,7 @@ pub enum TokenError {
 
 /// Issues and checks user tokens.
 pub struct Tokens {
-    key: hmac::Key,
+    signer: Signer,
     revoked: RwLock<HashSet<String>>,
     store: Arc<dyn Store>,
 }
@@ -69,24 +67,14 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// 32 random bytes.
-fn random(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; n];
-    // The system's CSPRNG; it failing means the machine cannot make keys at all.
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random number generator failed");
-    bytes
-}
-
 impl Tokens {
     /// Loads (or, the first time on this store, creates) the signing key and the revocations.
     pub async fn load(store: Arc<dyn Store>) -> Result<Tokens, StoreError> {
         let key = store
-            .get_or_create_secret(USER_TOKEN_KEY, Box::new(|| random(32)))
+            .get_or_create_secret(USER_TOKEN_KEY, Box::new(|| random(KEY_LEN)))
             .await?;
         let tokens = Tokens {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            signer: Signer::new(&key),
             revoked: RwLock::new(HashSet::new()),
             store,
         };
@@ -103,33 +91,12 @@ impl Tokens {
             iat,
             exp: valid_for.map(|d| iat + d.as_secs().max(1)),
         };
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
-        let signed = format!("{HEADER}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, signed.as_bytes()));
-        (format!("{signed}.{signature}"), claims)
+        (self.signer.sign(&claims), claims)
     }
 
     /// The claims of a valid, unexpired, unrevoked token.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Invalid);
-        };
-        if header != HEADER {
-            return Err(TokenError::Invalid);
-        }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| TokenError::Invalid)?;
-        let signed = &token[..header.len() + 1 + payload.len()];
-        hmac::verify(&self.key, signed.as_bytes(), &signature).map_err(|_| TokenError::Invalid)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|p| serde_json::from_slice(&p).ok())
-            .ok_or(TokenError::Invalid)?;
+        let claims: Claims = self.signer.verify(token).map_err(|_| TokenError::Invalid)?;
         if claims.exp.is_some_and(|exp| now() >= exp) {
             return Err(TokenError::Expired);
         }
@@ -231,11 +198,8 @@ mod tests {
         let (short, _) = tokens.issue("bob", Some(Duration::from_secs(1)));
         let mut c = tokens.verify(&short).unwrap();
         c.exp = Some(1);
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
-        let signed = format!("{HEADER}.{payload}");
-        let sig = URL_SAFE_NO_PAD.encode(hmac::sign(&tokens.key, signed.as_bytes()));
         assert_eq!(
-            tokens.verify(&format!("{signed}.{sig}")),
+            tokens.verify(&tokens.signer.sign(&c)),
             Err(TokenError::Expired)
         );
         tokens.revoke(&claims.jti).await.unwrap();

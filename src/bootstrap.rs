@@ -14,6 +14,7 @@ use ursa_actors::{Error, Spec};
 
 use crate::api::error::{ApiError, Title};
 
+pub use ursa_actors::xds::names::identifying_service;
 pub use ursa_wire::BootstrapRequest;
 
 /// Settings the bootstrap is rendered from.
@@ -31,6 +32,8 @@ pub struct BootstrapParams {
     pub admin_port: u16,
     /// Envoy admin access log.
     pub admin_access_log_path: String,
+    /// The certificates Envoy trusts for the xDS server (PEM); `None`: ADS in plaintext.
+    pub xds_ca: Option<String>,
 }
 
 impl BootstrapParams {
@@ -44,7 +47,14 @@ impl BootstrapParams {
             admin_address: p.admin_address.clone(),
             admin_port: p.admin_port,
             admin_access_log_path: p.admin_access_log_path.clone(),
+            xds_ca: None,
         }
+    }
+
+    /// ADS over TLS, the server's certificate verified against `ca` (X11).
+    pub fn with_xds_ca(mut self, ca: Option<String>) -> BootstrapParams {
+        self.xds_ca = ca;
+        self
     }
 }
 
@@ -114,21 +124,6 @@ async fn render_for(body: &[u8], state: &BootstrapState) -> Result<String, ApiEr
         .map_err(|e| ApiError::Internal(format!("rendering a bootstrap: {e}")))
 }
 
-/// The dataplane's identifying service: the first (sorted) `service` tag value, else `unknown`.
-pub fn identifying_service(spec: &DataplaneSpec) -> String {
-    let Some(net) = &spec.networking else {
-        return "unknown".into();
-    };
-    net.inbound
-        .iter()
-        .map(|i| &i.tags)
-        .chain(net.gateway.iter().map(|g| &g.tags))
-        .filter_map(|t| t.get("service"))
-        .min()
-        .cloned()
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// The v3 bootstrap of one dataplane.
 pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapParams) -> Value {
     let admin_port = req.admin_port.unwrap_or(params.admin_port as u32);
@@ -181,6 +176,10 @@ pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapPa
             },
         } ] },
     });
+    if let Some(ca) = &params.xds_ca {
+        bootstrap["static_resources"]["clusters"][0]["transport_socket"] =
+            xds_transport_socket(&params.xds_host, ca);
+    }
     if admin_port != 0 {
         bootstrap["admin"] = json!({
             "access_log": [ {
@@ -196,4 +195,29 @@ pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapPa
         });
     }
     bootstrap
+}
+
+/// TLS to the xDS server (X11): trust `ca`, and require the certificate to name `host` (its
+/// DNS name, or its IP address when `host` is one), with SNI for a DNS name.
+fn xds_transport_socket(host: &str, ca: &str) -> Value {
+    let bare = host.trim_matches(['[', ']']);
+    let is_ip = bare.parse::<std::net::IpAddr>().is_ok();
+    let san_type = if is_ip { "IP_ADDRESS" } else { "DNS" };
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "tls_params": { "tls_minimum_protocol_version": "TLSv1_2" },
+            "alpn_protocols": ["h2"],
+            "validation_context": {
+                "trusted_ca": { "inline_string": ca },
+                "match_typed_subject_alt_names": [
+                    { "san_type": san_type, "matcher": { "exact": bare } }
+                ],
+            },
+        },
+    });
+    if !is_ip {
+        context["sni"] = json!(bare);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
 }

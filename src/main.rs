@@ -23,12 +23,19 @@ enum Cmd {
     Run,
     /// Apply the PostgreSQL schema migrations (`store.postgres.*`) and exit.
     Migrate,
-    /// Issue a user token (writer authentication, apiServer.auth) signed by the key in the
-    /// PostgreSQL store, or revoke one; with the memory store use the admin server instead.
+    /// Issue a user token (writer authentication, apiServer.auth) or, with --name, a
+    /// dataplane token, signed by the key in the PostgreSQL store; or revoke a user token.
+    /// With the memory store use the admin server instead.
     Token {
         /// The user the token is for.
-        #[arg(long, required_unless_present = "revoke", conflicts_with = "revoke")]
+        #[arg(long, required_unless_present_any = ["revoke", "name"], conflicts_with_all = ["revoke", "name"])]
         user: Option<String>,
+        /// The Dataplane a dataplane token is for.
+        #[arg(long, conflicts_with = "revoke")]
+        name: Option<String>,
+        /// The mesh of that Dataplane.
+        #[arg(long, default_value = "default", requires = "name")]
+        mesh: String,
         /// How long the token is valid, e.g. 720h (default: until revoked).
         #[arg(long)]
         valid_for: Option<String>,
@@ -90,10 +97,15 @@ async fn main() -> std::process::ExitCode {
     }
     if let Some(Cmd::Token {
         user,
+        name,
+        mesh,
         valid_for,
         revoke,
     }) = args.command
     {
+        if let Some(name) = name {
+            return dataplane_token(&config, &mesh, &name).await;
+        }
         return token(&config, user, valid_for, revoke).await;
     }
     let running = match app::start(config, Options::default()).await {
@@ -111,6 +123,52 @@ async fn main() -> std::process::ExitCode {
     std::process::ExitCode::SUCCESS
 }
 
+/// The PostgreSQL store, for the `token` subcommands (`what` names them in messages).
+async fn token_store(
+    config: &Config,
+    what: &str,
+    curl: &str,
+) -> Result<std::sync::Arc<ursa_actors::store::postgres::PostgresStore>, std::process::ExitCode> {
+    use ursa_actors::config::StoreType;
+    if config.store.kind == StoreType::Memory {
+        eprintln!(
+            "ursa-cp token: with store.type memory the signing key of {what} lives inside the \
+             running ursa-cp; ask its admin server: {curl}"
+        );
+        return Err(std::process::ExitCode::from(2));
+    }
+    match ursa_actors::store::postgres::PostgresStore::connect(&config.store.postgres).await {
+        Ok(s) => Ok(std::sync::Arc::new(s)),
+        Err(e) => {
+            eprintln!("ursa-cp token: could not open the PostgreSQL store (store.postgres.*): {e}");
+            Err(std::process::ExitCode::from(1))
+        }
+    }
+}
+
+/// `ursa-cp token --mesh M --name N`: prints a new dataplane token.
+async fn dataplane_token(config: &Config, mesh: &str, name: &str) -> std::process::ExitCode {
+    let curl = format!(
+        "curl -XPOST http://127.0.0.1:{}/tokens -d '{{\"mesh\": \"{mesh}\", \"name\": \"{name}\"}}'",
+        config.admin_server.local.port
+    );
+    let store = match token_store(config, "dataplane tokens", &curl).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match ursa_cp::dataplane_token::DataplaneTokens::load(&*store).await {
+        Ok(tokens) => {
+            println!("{}", tokens.issue(mesh, name));
+            eprintln!("dataplane token for {mesh}.{name}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ursa-cp token: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 /// `ursa-cp token`: prints a new user token, or revokes one.
 async fn token(
     config: &Config,
@@ -118,17 +176,14 @@ async fn token(
     valid_for: Option<String>,
     revoke: Option<String>,
 ) -> std::process::ExitCode {
-    use std::sync::Arc;
-    use ursa_actors::config::StoreType;
-    if config.store.kind == StoreType::Memory {
-        eprintln!(
-            "ursa-cp token: with store.type memory the signing key lives inside the running \
-             ursa-cp; ask its admin server: curl -XPOST http://127.0.0.1:{}/tokens/user -d \
-             '{{\"name\": \"NAME\"}}'",
-            config.admin_server.local.port
-        );
-        return std::process::ExitCode::from(2);
-    }
+    let curl = format!(
+        "curl -XPOST http://127.0.0.1:{}/tokens/user -d '{{\"name\": \"NAME\"}}'",
+        config.admin_server.local.port
+    );
+    let store = match token_store(config, "user tokens", &curl).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let valid_for = match valid_for
         .as_deref()
         .map(str::parse::<ursa_actors::config::GoDuration>)
@@ -138,15 +193,6 @@ async fn token(
         Some(Err(e)) => {
             eprintln!("ursa-cp token: --valid-for: {e}");
             return std::process::ExitCode::from(2);
-        }
-    };
-    let store = match ursa_actors::store::postgres::PostgresStore::connect(&config.store.postgres)
-        .await
-    {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("ursa-cp token: could not open the PostgreSQL store (store.postgres.*): {e}");
-            return std::process::ExitCode::from(1);
         }
     };
     let tokens = match ursa_cp::auth::Tokens::load(store).await {

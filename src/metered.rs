@@ -115,6 +115,10 @@ impl Store for Metered {
         self.time("secret", self.inner.secrets(prefix))
     }
 
+    fn delete_secrets(&self, prefix: &str) -> StoreFuture<()> {
+        self.time("secret", self.inner.delete_secrets(prefix))
+    }
+
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {
         self.inner.subscribe()
     }

@@ -4,6 +4,7 @@
 
 pub mod access_log_format;
 pub mod backend_conf;
+pub mod ca;
 pub mod config;
 pub mod error;
 pub mod gostd;

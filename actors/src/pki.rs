@@ -1,6 +1,6 @@
 //! Reading PEM certificates and private keys the way Go's `crypto/tls` does (`X509KeyPair`),
 //! with error messages worded as Go words them: PEM blocks, PKCS#1, PKCS#8 and SEC 1 keys,
-//! and whether a key matches its certificate. Parsing only; no key is ever used to sign.
+//! and whether a key matches its certificate. Parsing only; signing is [`crate::ca`]'s.
 
 use base64::Engine;
 use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
@@ -229,14 +229,16 @@ fn explicit_inner<'a>(field: &BerObject<'a>) -> Option<&'a [u8]> {
 }
 
 /// One PEM block: its label and decoded bytes.
-struct PemBlock {
-    label: String,
-    der: Vec<u8>,
+pub struct PemBlock {
+    /// What the BEGIN line names (`CERTIFICATE`, `PRIVATE KEY`, …).
+    pub label: String,
+    /// The decoded body.
+    pub der: Vec<u8>,
 }
 
 /// The PEM blocks of `input`, in order, like repeated `pem.Decode`: a block whose body is not
 /// valid base64 or whose END line does not match is skipped.
-fn pem_blocks(input: &[u8]) -> Vec<PemBlock> {
+pub fn pem_blocks(input: &[u8]) -> Vec<PemBlock> {
     let text = String::from_utf8_lossy(input);
     let mut blocks = Vec::new();
     let mut lines = text.lines().map(str::trim_end);

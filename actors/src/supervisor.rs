@@ -385,14 +385,26 @@ impl Supervisor {
         Box::pin(
             async move { delete.await.unwrap_or(Err(Error::ActorGone)) }
                 .into_actor(self)
-                .map(move |r, act, _| {
+                .then(move |r, act, _| {
                     act.mesh_ops += 1;
                     act.deleting.remove(&name);
+                    // The mesh's CA goes with it (xDS §3.3); a root that survives this (a store
+                    // outage) is never used again, its name carrying the old mesh's creation.
+                    let store = r.is_ok().then(|| act.store.clone());
                     if r.is_err() {
                         // The store kept the mesh: publish it again so state and API agree.
-                        act.registry.restore(name, handle);
+                        act.registry.restore(name.clone(), handle);
                     }
-                    r
+                    async move {
+                        if let Some(store) = store {
+                            let prefix = crate::ca::authorities::mesh_prefix(&name);
+                            if let Err(e) = store.delete_secrets(&prefix).await {
+                                tracing::warn!(mesh = %name, error = %e, "could not delete the CA of a deleted mesh");
+                            }
+                        }
+                        r
+                    }
+                    .into_actor(act)
                 }),
         )
     }

@@ -770,6 +770,32 @@ async fn secrets_are_listed_by_prefix_in_name_order(store: Dyn) {
     assert!(store.load_all().await.expect("load").is_empty());
 }
 
+async fn secrets_are_deleted_by_prefix(store: Dyn) {
+    for name in ["ca/m1/1/a", "ca/m1/2/b", "ca/m10/1/a", "key"] {
+        store
+            .get_or_create_secret(name, Box::new(move || name.as_bytes().to_vec()))
+            .await
+            .expect("create");
+    }
+    store.delete_secrets("ca/m1/").await.expect("delete");
+    let left: Vec<String> = store
+        .secrets("")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(left, ["ca/m10/1/a", "key"]);
+    // Nothing under the prefix: nothing happens.
+    store.delete_secrets("ca/m1/").await.expect("delete again");
+    // Deleted, a secret is created afresh.
+    let fresh = store
+        .get_or_create_secret("ca/m1/1/a", Box::new(|| b"new".to_vec()))
+        .await
+        .expect("create again");
+    assert_eq!(fresh, b"new");
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         /// The contract on the memory store.
@@ -817,4 +843,5 @@ contract!(
     a_secret_is_created_once,
     racing_creators_end_with_one_secret,
     secrets_are_listed_by_prefix_in_name_order,
+    secrets_are_deleted_by_prefix,
 );

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::process::{self, Server};
-use crate::report::{count, XdsRow};
+use crate::report::{count, MtlsRow, XdsRow};
 use crate::{fanout, fetch, http, load_mesh, mesh, progress, settle, xds, RunArgs};
 
 pub(crate) async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, String> {
@@ -150,6 +150,46 @@ pub(crate) async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, Str
         count(dataplane_put.1)
     ));
 
+    // 6d. mTLS on for the whole mesh: N certificates issued at once, off the actors; the API
+    // must keep answering meanwhile.
+    progress(format!(
+        "  PUT Mesh enabling mTLS: {n} certificates at once"
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let probe_api = tokio::spawn(probe_latency(api, "/meshes/default", stop_rx));
+    let cpu2 = cp.cpu();
+    let mesh_body = serde_json::json!({"type": "Mesh", "name": mesh::MESH,
+        "mtls": {"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin"}]}})
+    .to_string();
+    let mtls_change = fanout::apply(
+        &cp,
+        &fleet,
+        &all,
+        vec![http::put(
+            &format!("/meshes/{}", mesh::MESH),
+            mesh_body.as_bytes(),
+        )],
+    )
+    .await?;
+    let mtls_cpu = cp.cpu().saturating_sub(cpu2);
+    let _ = stop_tx.send(true);
+    let mut latencies = probe_api.await.map_err(|e| e.to_string())?;
+    latencies.sort_unstable();
+    let mtls = MtlsRow {
+        change: mtls_change,
+        cpu: mtls_cpu,
+        api_max: latencies.last().copied().unwrap_or_default(),
+        api_p50: latencies
+            .get(latencies.len() / 2)
+            .copied()
+            .unwrap_or_default(),
+        api_samples: latencies.len(),
+    };
+    progress(format!(
+        "  every stream had TLS clusters after {:?} ({:?} of control-plane CPU); API GET p50 {:?}, max {:?} over {} samples",
+        mtls.change.took, mtls.cpu, mtls.api_p50, mtls.api_max, mtls.api_samples
+    ));
+
     // The insight of an affected client counts what that client ACKed.
     settle().await;
     let probe = affected.first().copied().unwrap_or(0);
@@ -174,6 +214,7 @@ pub(crate) async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, Str
         narrow,
         burst,
         dataplane_put,
+        mtls,
         fanout_regenerated,
         full_config,
         full_config_p50,
@@ -187,4 +228,22 @@ pub(crate) async fn xds_scenario(args: &RunArgs, n: usize) -> Result<XdsRow, Str
         fleet_fanout_cpu,
         check,
     })
+}
+
+/// GET `path` every 20 ms until `stop`: the latencies.
+async fn probe_latency(
+    api: std::net::SocketAddr,
+    path: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<std::time::Duration> {
+    let mut out = Vec::new();
+    // Stopped by the scenario, which has its own timeout; bounded in samples anyway.
+    while !*stop.borrow() && out.len() < 100_000 {
+        let started = std::time::Instant::now();
+        if fetch(api, path).await.is_ok() {
+            out.push(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    out
 }

@@ -26,6 +26,9 @@ impl Server {
             .env("KUMA_XDS_SERVER_GRPC_PORT", "0")
             .env("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0")
             .env("KUMA_ADMIN_SERVER_LOCAL_PORT", "0")
+            // The fleet speaks plaintext ADS without tokens (X11's explicit bench setting).
+            .env("KUMA_XDS_SERVER_TLS_ENABLED", "false")
+            .env("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "false")
             .env("KUMA_BOOTSTRAP_SERVER_PORT", "0")
             .env("KUMA_STORE_TYPE", store)
             .env("KUMA_REPORTS_ENABLED", "false")

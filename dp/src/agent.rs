@@ -27,6 +27,8 @@ pub struct DpOptions {
     pub dataplane_file: Option<PathBuf>,
     /// Envoy's drain time in seconds.
     pub drain_time_s: u32,
+    /// The dataplane token's file (`--dataplane-token-file`).
+    pub dataplane_token_file: Option<PathBuf>,
 }
 
 /// Why the agent could not start Envoy.
@@ -114,8 +116,8 @@ fn describe_error(status: u16, body: &str) -> String {
     out
 }
 
-/// The bootstrap server's URL from `GET /catalog`.
-pub fn bootstrap_url(cp: &str) -> Result<String, DpError> {
+/// The control plane's catalog; it names a bootstrap server.
+pub fn catalog(cp: &str) -> Result<Catalog, DpError> {
     let url = format!("{}/catalog", cp.trim_end_matches('/'));
     let answer = call("GET", &url, None)?;
     if answer.status != 200 {
@@ -126,11 +128,12 @@ pub fn bootstrap_url(cp: &str) -> Result<String, DpError> {
     }
     let catalog: Catalog = serde_json::from_str(&answer.body)
         .map_err(|e| DpError::Refused(format!("GET {url}: not a catalog: {e}")))?;
-    Some(catalog.apis.bootstrap.url)
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            DpError::Refused(format!("GET {url}: the catalog names no bootstrap server"))
-        })
+    if catalog.apis.bootstrap.url.is_empty() {
+        return Err(DpError::Refused(format!(
+            "GET {url}: the catalog names no bootstrap server"
+        )));
+    }
+    Ok(catalog)
 }
 
 /// Creates or updates the Dataplane from a YAML or JSON file.
@@ -203,7 +206,12 @@ pub fn fetch_bootstrap(
         name: opts.name.clone(),
         // As kuma-dp: no admin port is no key (the control plane's default applies).
         admin_port: (admin_port != 0).then_some(u32::from(admin_port)),
-        dataplane_token_path: String::new(),
+        // As kuma-dp; the node metadata then names it.
+        dataplane_token_path: opts
+            .dataplane_token_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     };
     let body = serde_json::to_value(&request)
         .map_err(|e| DpError::Local(format!("encoding the bootstrap request: {e}")))?;
@@ -223,12 +231,28 @@ pub fn fetch_bootstrap(
 
 /// Everything before Envoy starts; returns the bootstrap file's path.
 pub fn prepare(opts: &DpOptions) -> Result<PathBuf, DpError> {
-    let bootstrap_url = bootstrap_url(&opts.cp_address)?;
+    let catalog = catalog(&opts.cp_address)?;
+    // As kuma-dp: a control plane with a dataplane-token server checks tokens.
+    let token = match &opts.dataplane_token_file {
+        Some(file) => Some(crate::token::read(file)?),
+        None if !catalog.apis.dataplane_token.local_url.is_empty() => {
+            return Err(DpError::Local(format!(
+                "the control plane at {} requires a dataplane token: pass \
+                 --dataplane-token-file (get one with `ursa-cp token --mesh {} --name {}` or \
+                 the admin server's POST /tokens)",
+                opts.cp_address, opts.mesh, opts.name
+            )))
+        }
+        None => None,
+    };
     if let Some(file) = &opts.dataplane_file {
         register_dataplane(opts, file)?;
     }
     let admin_port = pick_admin_port(&opts.admin_port)?;
-    let yaml = fetch_bootstrap(opts, &bootstrap_url, admin_port)?;
+    let mut yaml = fetch_bootstrap(opts, &catalog.apis.bootstrap.url, admin_port)?;
+    if let Some(token) = &token {
+        yaml = crate::token::with_token(&yaml, token)?;
+    }
     let dir = opts.config_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ursa-dp-{}-{}", opts.mesh, opts.name))
     });

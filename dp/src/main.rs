@@ -2,6 +2,7 @@
 //! Its own crate, so the control plane does not link the agent's dependencies.
 
 mod agent;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,11 @@ struct RunArgs {
     /// Envoy drain time, in seconds.
     #[arg(long, env = "KUMA_DATAPLANE_DRAIN_TIME", default_value_t = 30)]
     drain_time: u32,
+    /// File holding this dataplane's token (from the control plane's admin server), sent on
+    /// the ADS stream; required when the control plane's catalog advertises a dataplane-token
+    /// server.
+    #[arg(long, env = "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH")]
+    dataplane_token_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         config_dir: args.config_dir,
         dataplane_file: args.dataplane_file,
         drain_time_s: args.drain_time,
+        dataplane_token_file: args.dataplane_token_file,
     };
     let bootstrap = match dp::prepare(&opts) {
         Ok(p) => p,

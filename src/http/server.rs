@@ -245,6 +245,23 @@ pub fn tls_config(
     cert_key: &'static str,
     key_key: &'static str,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let (certs, private) = read_pem_pair(cert, key, cert_key, key_key)?;
+    server_config(certs, private, b"http/1.1")
+}
+
+/// The certificate chain and private key of PEM files named by `cert_key` and `key_key`.
+pub fn read_pem_pair(
+    cert: &str,
+    key: &str,
+    cert_key: &'static str,
+    key_key: &'static str,
+) -> Result<
+    (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    TlsError,
+> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let file_error = |k: &'static str, path: &str, message: String| TlsError::File {
@@ -271,13 +288,23 @@ pub fn tls_config(
     }
     let private =
         PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key_key, key, e.to_string()))?;
+    Ok((certs, private))
+}
+
+/// A rustls server configuration (ring provider, TLS 1.2 and 1.3, `alpn` by ALPN) presenting
+/// `certs` with `key`.
+pub fn server_config(
+    certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    alpn: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(certs, private)
+        .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }

@@ -5,6 +5,10 @@
 //! change costs what it touches. Each resource type is sent whenever its content version
 //! changes (X2, X3). ACKs and NACKs are counted into the stream's subscription, which the mesh
 //! actor turns into the Dataplane's insight; a NACKed version is not resent (X4).
+//!
+//! With dataplane tokens on (X11), a stream whose `authorization` metadata is missing, forged
+//! or names another Dataplane is refused at its first request, before anything is sent. With
+//! mTLS on, the stream issues its proxy's identity and renews it ([`super::identity`]).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,14 +26,18 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 use ursa_actors::kinds::insight::{Stats, Subscription, SubscriptionStatus};
 use ursa_actors::kinds::Kind;
-use ursa_actors::mesh_actor::{MeshActor, ReportSubscription, SubscribeProxy, UnsubscribeProxy};
+use ursa_actors::mesh_actor::{
+    MeshActor, ReportCertificate, ReportSubscription, SubscribeProxy, UnsubscribeProxy,
+};
 use ursa_actors::proto::Timestamp;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::resource::Resource;
 use ursa_actors::xds::{generate, Generated, XdsSnapshot};
 
 use super::encode::{Encoded, Encoder};
+use super::identity::{Issuer, StreamIdentity};
 use super::type_url::{PerType, TypeUrl};
+use crate::dataplane_token::{DataplaneTokenError, DataplaneTokens};
 use crate::diagnostics::{MeshLabel, TypeLabel, XdsMetrics};
 use crate::http::limits::Throttle;
 
@@ -65,6 +73,10 @@ pub struct Ads {
     max_streams: usize,
     /// Warnings about refused streams, at most one per interval.
     refused: Throttle,
+    /// Issues the proxies' identities.
+    issuer: Arc<Issuer>,
+    /// Checks dataplane tokens; `None` when they are off (`dataplaneTokenServer.enabled`).
+    tokens: Option<Arc<DataplaneTokens>>,
 }
 
 /// One open stream's place under `limits.xds.maxStreams`, given back when the stream ends.
@@ -78,8 +90,13 @@ impl Drop for Slot {
 
 impl Ads {
     /// An ADS service answering for the meshes of `registry`; `instance_id` identifies this
-    /// control-plane process in subscriptions.
-    pub fn new(registry: MeshRegistry, instance_id: String, stats: Arc<XdsMetrics>) -> Ads {
+    /// control-plane process in subscriptions; `issuer` signs the proxies' identities.
+    pub fn new(
+        registry: MeshRegistry,
+        instance_id: String,
+        stats: Arc<XdsMetrics>,
+        issuer: Arc<Issuer>,
+    ) -> Ads {
         Ads {
             registry,
             instance_id: instance_id.into(),
@@ -90,7 +107,15 @@ impl Ads {
             open: Arc::new(AtomicUsize::new(0)),
             max_streams: 0,
             refused: Throttle::new(Duration::from_secs(10)),
+            issuer,
+            tokens: None,
         }
+    }
+
+    /// Every stream must carry a dataplane token of its Dataplane (X11).
+    pub fn with_dataplane_tokens(mut self, tokens: Arc<DataplaneTokens>) -> Ads {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// At most `n` streams open at once (0: no cap); a stream beyond it is refused with
@@ -165,7 +190,16 @@ impl AggregatedDiscoveryService for Ads {
         let slot = self.admit()?;
         let number = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(OUTBOUND_BUFFER);
-        let stream = AdsStream::new(
+        // The token is checked against the node the first request names; only the claims (or
+        // why there are none) are kept, never the token.
+        let token = self.tokens.as_ref().map(|tokens| {
+            let value = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            tokens.verify(value)
+        });
+        let mut stream = AdsStream::new(
             slot,
             self.registry.clone(),
             self.instance_id.clone(),
@@ -174,6 +208,8 @@ impl AggregatedDiscoveryService for Ads {
             self.encoder.clone(),
             self.stats.clone(),
         );
+        stream.token = token;
+        stream.identity = Some(StreamIdentity::new(self.issuer.clone()));
         let span = tracing::info_span!("ads_stream", stream = number);
         tokio::spawn(stream.run(request.into_inner()).instrument(span));
         Ok(Response::new(ResponseStream { rx }))
@@ -283,6 +319,15 @@ struct AdsStream {
     report_due: Option<Instant>,
     /// Until when a change is coalesced instead of reported at once.
     quiet_until: Instant,
+    /// The dataplane token's claims, or why there are none; `None` when tokens are off.
+    token: Option<Result<crate::dataplane_token::DataplaneClaims, DataplaneTokenError>>,
+    /// The proxy's identity (mTLS).
+    identity: Option<StreamIdentity>,
+    /// Clusters were sent and no endpoints since: Envoy warms an updated EDS cluster (a TLS
+    /// context added, say) until an EDS response arrives, even an unchanged one, so its next
+    /// EDS request is answered whatever its version (without, the old cluster serves on for
+    /// Envoy's 15 s initial fetch timeout).
+    eds_after_cds: bool,
 }
 
 struct Proxy {
@@ -339,14 +384,17 @@ enum End {
     Refused(Status),
 }
 
-fn bucket(status: &mut SubscriptionStatus, t: TypeUrl) -> &mut Stats {
+/// The insight's counters of type `t`; secrets have none (Kuma's insight has no `sds`), they
+/// count in `total` only.
+fn bucket(status: &mut SubscriptionStatus, t: TypeUrl) -> Option<&mut Stats> {
     let slot = match t {
+        TypeUrl::Secret => return None,
         TypeUrl::Cluster => &mut status.cds,
         TypeUrl::Endpoint => &mut status.eds,
         TypeUrl::Listener => &mut status.lds,
         TypeUrl::Route => &mut status.rds,
     };
-    slot.get_or_insert_with(Stats::default)
+    Some(slot.get_or_insert_with(Stats::default))
 }
 
 impl AdsStream {
@@ -387,6 +435,9 @@ impl AdsStream {
             stats,
             report_due: None,
             quiet_until: Instant::now(),
+            token: None,
+            identity: None,
+            eds_after_cds: false,
         }
     }
 
@@ -407,11 +458,23 @@ impl AdsStream {
                     None => std::future::pending().await,
                 }
             };
+            let renew_due = self.identity.as_ref().and_then(|i| i.due);
+            let renew = async move {
+                match renew_due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown => {
                     break End::Refused(Status::unavailable("the control plane is shutting down"));
                 }
                 _ = report => self.report_now(),
+                _ = renew => {
+                    if let Err(end) = self.on_renew().await {
+                        break end;
+                    }
+                }
                 request = requests.message() => match request {
                     Ok(Some(req)) => {
                         if let Err(end) = self.on_request(req).await {
@@ -472,6 +535,7 @@ impl AdsStream {
         let id = req.node.as_ref().map(|n| n.id.as_str()).unwrap_or("");
         let (mesh, dataplane) =
             parse_node_id(id).map_err(|m| End::Refused(Status::invalid_argument(m)))?;
+        self.authenticate(&mesh, &dataplane)?;
         let actor = self.registry.get(&mesh).ok_or_else(|| {
             End::Refused(Status::not_found(format!("mesh {mesh:?} does not exist")))
         })?;
@@ -490,11 +554,19 @@ impl AdsStream {
         // would block the mesh actor's next publication.
         let snapshot = snapshots.borrow_and_update().clone();
         let started = std::time::Instant::now();
-        let (source, generated) = generate_in(&snapshot, &dataplane);
+        let (source, mut generated) = generate_in(&snapshot, &dataplane);
         self.stats
             .generation_seconds
             .observe(started.elapsed().as_secs_f64());
         self.stats.generations.inc();
+        fill_secrets(
+            self.identity.as_mut(),
+            &snapshot.state.mesh,
+            &actor,
+            &dataplane,
+            &mut generated,
+        )
+        .await;
         let encoded = self.encoder.encode(&generated.config);
         tracing::info!(%mesh, %dataplane, subscription = %self.subscription.id, "dataplane connected");
         self.stats
@@ -580,8 +652,9 @@ impl AdsStream {
         }
         // Envoy asking for other names (a new EDS cluster warming, a new RDS route) must be
         // answered even when the version did not change.
-        let due =
-            state.sent_version != current || (names_changed && !req.response_nonce.is_empty());
+        let warming = t == TypeUrl::Endpoint && self.eds_after_cds;
+        let due = state.sent_version != current
+            || ((names_changed || warming) && !req.response_nonce.is_empty());
         if due || req.response_nonce.is_empty() {
             self.send(t, None).await?;
         }
@@ -603,11 +676,19 @@ impl AdsStream {
                 .changes_since(proxy.seen)
                 .and_then(|changes| changes.filter_map(|c| c.since).min());
             let started = std::time::Instant::now();
-            let (source, generated) = generate_in(&snapshot, &proxy.dataplane);
+            let (source, mut generated) = generate_in(&snapshot, &proxy.dataplane);
             self.stats
                 .generation_seconds
                 .observe(started.elapsed().as_secs_f64());
             self.stats.generations.inc();
+            fill_secrets(
+                self.identity.as_mut(),
+                &snapshot.state.mesh,
+                &proxy.actor,
+                &proxy.dataplane,
+                &mut generated,
+            )
+            .await;
             // The one comparison per type: unchanged types keep their encoding (and version).
             proxy.encoded = self.encoder.reencode(
                 Some((&proxy.generated.config, &proxy.encoded)),
@@ -617,6 +698,11 @@ impl AdsStream {
             proxy.source = source;
             proxy.generated = generated;
         }
+        self.send_changed(since).await
+    }
+
+    /// Sends each subscribed type whose version differs from the one sent, in push order.
+    async fn send_changed(&mut self, since: Option<std::time::Instant>) -> Result<(), End> {
         for t in TypeUrl::ALL {
             let current = self.proxy.as_ref().map(|p| p.encoded[t].version.clone());
             if self.types[t].subscribed && self.types[t].sent_version != current {
@@ -624,6 +710,52 @@ impl AdsStream {
             }
         }
         Ok(())
+    }
+
+    /// The identity is due for renewal (or a failed issuance for a retry): issue it and send
+    /// the secrets that changed.
+    async fn on_renew(&mut self) -> Result<(), End> {
+        let (Some(proxy), Some(identity)) = (&mut self.proxy, &mut self.identity) else {
+            return Ok(());
+        };
+        let snapshot = proxy.snapshots.borrow().clone();
+        let mut generated = proxy.generated.clone();
+        fill_secrets(
+            Some(identity),
+            &snapshot.state.mesh,
+            &proxy.actor,
+            &proxy.dataplane,
+            &mut generated,
+        )
+        .await;
+        proxy.encoded = self.encoder.reencode(
+            Some((&proxy.generated.config, &proxy.encoded)),
+            &generated.config,
+        );
+        proxy.generated = generated;
+        self.send_changed(None).await
+    }
+
+    /// Checks the stream's dataplane token against the node it names (X11): nothing is sent
+    /// to a refused stream, and the log names the node, never the token.
+    fn authenticate(&self, mesh: &str, dataplane: &str) -> Result<(), End> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let refusal = match token {
+            Ok(claims) if claims.mesh == mesh && claims.name == dataplane => return Ok(()),
+            Ok(claims) => {
+                let e = DataplaneTokenError::OtherDataplane {
+                    mesh: claims.mesh.clone(),
+                    name: claims.name.clone(),
+                };
+                Status::permission_denied(e.to_string())
+            }
+            Err(e) => Status::unauthenticated(e.to_string()),
+        };
+        self.stats.refused_streams.inc();
+        tracing::warn!(node = %format!("{mesh}.{dataplane}"), reason = %refusal.message(), "refused an ADS stream: bad dataplane token");
+        Err(End::Refused(refusal))
     }
 
     /// Sends the current configuration of type `t`; `since`: when the change it delivers was
@@ -674,6 +806,11 @@ impl AdsStream {
         }
         state.nonce = nonce;
         state.sent_version = Some(version);
+        match t {
+            TypeUrl::Cluster => self.eds_after_cds = true,
+            TypeUrl::Endpoint => self.eds_after_cds = false,
+            _ => {}
+        }
         self.count_sent(t);
         Ok(())
     }
@@ -688,7 +825,9 @@ impl AdsStream {
             .total
             .get_or_insert_with(Stats::default)
             .responses_sent += 1;
-        bucket(status, t).responses_sent += 1;
+        if let Some(stats) = bucket(status, t) {
+            stats.responses_sent += 1;
+        }
         self.report();
     }
 
@@ -706,7 +845,9 @@ impl AdsStream {
             }
         };
         bump(status.total.get_or_insert_with(Stats::default));
-        bump(bucket(status, t));
+        if let Some(stats) = bucket(status, t) {
+            bump(stats);
+        }
         self.report();
     }
 
@@ -732,6 +873,27 @@ impl AdsStream {
                 subscription: self.subscription.clone(),
             });
         }
+    }
+}
+
+/// Fills the secrets `generated` needs from the stream's `identity` (issuing or renewing it),
+/// and tells the mesh actor what became of the certificate (the insight's mTLS section,
+/// xDS §4.5).
+async fn fill_secrets(
+    identity: Option<&mut StreamIdentity>,
+    mesh: &Resource,
+    actor: &actix::Addr<MeshActor>,
+    dataplane: &str,
+    generated: &mut Generated,
+) {
+    let Some(identity) = identity else {
+        return;
+    };
+    if let Some(report) = identity.fulfil(mesh, dataplane, generated).await {
+        actor.do_send(ReportCertificate {
+            dataplane: dataplane.to_string(),
+            report,
+        });
     }
 }
 

@@ -4,6 +4,8 @@
 
 pub mod ads;
 pub mod encode;
+pub mod identity;
+pub mod tls;
 pub mod type_url;
 
 pub use encode::{encode, Encoded};

@@ -6,6 +6,8 @@ use std::ops::{Index, IndexMut};
 /// One xDS v3 resource type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TypeUrl {
+    /// Secrets (SDS over ADS, X6): the proxy's identity and the mesh CA.
+    Secret,
     /// Clusters (CDS).
     Cluster,
     /// Endpoints (EDS).
@@ -17,9 +19,11 @@ pub enum TypeUrl {
 }
 
 impl TypeUrl {
-    /// Every type in the order a change is pushed: clusters before endpoints before listeners
-    /// before routes, so Envoy never sees a reference to something it has not got.
-    pub const ALL: [TypeUrl; 4] = [
+    /// Every type in the order a change is pushed: secrets before clusters before endpoints
+    /// before listeners before routes, so Envoy never sees a reference to something it has not
+    /// got.
+    pub const ALL: [TypeUrl; 5] = [
+        TypeUrl::Secret,
         TypeUrl::Cluster,
         TypeUrl::Endpoint,
         TypeUrl::Listener,
@@ -29,6 +33,9 @@ impl TypeUrl {
     /// The type URL on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
+            TypeUrl::Secret => {
+                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+            }
             TypeUrl::Cluster => "type.googleapis.com/envoy.config.cluster.v3.Cluster",
             TypeUrl::Endpoint => {
                 "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
@@ -38,9 +45,10 @@ impl TypeUrl {
         }
     }
 
-    /// The short name, as in insights and metric labels (`cds`, `eds`, `lds`, `rds`).
+    /// The short name, as in insights and metric labels (`sds`, `cds`, `eds`, `lds`, `rds`).
     pub const fn short(self) -> &'static str {
         match self {
+            TypeUrl::Secret => "sds",
             TypeUrl::Cluster => "cds",
             TypeUrl::Endpoint => "eds",
             TypeUrl::Listener => "lds",
@@ -60,7 +68,7 @@ impl TypeUrl {
 
 /// One value per resource type.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct PerType<T>([T; 4]);
+pub struct PerType<T>([T; 5]);
 
 impl<T> PerType<T> {
     /// The value of each type, from `f`.
@@ -92,10 +100,12 @@ impl<T> IndexMut<TypeUrl> for PerType<T> {
 mod tests {
     use super::*;
     use envoy_types::pb::envoy::config::{cluster, endpoint, listener, route};
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls;
     use prost::Name;
 
     #[test]
     fn type_urls_match_the_protos_and_parse_back() {
+        assert_eq!(TypeUrl::Secret.as_str(), tls::v3::Secret::type_url());
         assert_eq!(TypeUrl::Cluster.as_str(), cluster::v3::Cluster::type_url());
         assert_eq!(
             TypeUrl::Endpoint.as_str(),

@@ -99,11 +99,65 @@ pub struct Sidecar {
     pub admin: u16,
 }
 
+/// Which dataplane token a sidecar gets.
+pub enum Token<'a> {
+    /// Its own, from the admin server the control plane's catalog names, when it names one.
+    Auto,
+    /// This one (someone else's, or forged).
+    Given(&'a str),
+    /// None at all.
+    Absent,
+}
+
+/// The `host:port` of an `http://host:port` URL, resolved.
+fn url_addr(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("no address for {url}"))
+}
+
+/// A dataplane token for `name` in the default mesh from the admin server the catalog of the
+/// control plane at `cp` names, or None when it names none (tokens off).
+pub fn fetch_token(cp: &str, name: &str) -> Option<String> {
+    let catalog = super::raw(url_addr(cp), "GET", "/catalog", &[], b"").json();
+    let admin = catalog["apis"]["dataplaneToken"]["localUrl"]
+        .as_str()
+        .filter(|u| !u.is_empty())?;
+    // The admin server listens on 127.0.0.1 only, whatever `localhost` resolves to first.
+    let port = url_addr(admin).port();
+    let body = serde_json::json!({"mesh": "default", "name": name}).to_string();
+    let answer = super::raw(
+        ([127, 0, 0, 1], port).into(),
+        "POST",
+        "/tokens",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "POST /tokens: {}", answer.text());
+    Some(answer.text())
+}
+
 impl Sidecar {
     /// Runs `ursa-dp run` for Dataplane `name` of the default mesh, registering `dataplane`
     /// (its `networking`), with `--cp-address cp` (its default `http://localhost:5681` when
-    /// None), Envoy's admin on a free port and files under `dir`.
+    /// None), Envoy's admin on a free port and files under `dir`; with its own dataplane
+    /// token when the control plane checks them.
     pub fn start(cp: Option<&str>, name: &str, dataplane: &Value, dir: &Path) -> Sidecar {
+        Sidecar::start_with(cp, name, dataplane, dir, Token::Auto)
+    }
+
+    /// [`Sidecar::start`] with the dataplane token `token`.
+    pub fn start_with(
+        cp: Option<&str>,
+        name: &str,
+        dataplane: &Value,
+        dir: &Path,
+        token: Token<'_>,
+    ) -> Sidecar {
         std::fs::create_dir_all(dir).unwrap();
         let file = dir.join(format!("{name}.yaml"));
         std::fs::write(&file, serde_json::to_string(dataplane).unwrap()).unwrap();
@@ -112,6 +166,16 @@ impl Sidecar {
         command.args(["run", "--name", name]);
         if let Some(cp) = cp {
             command.args(["--cp-address", cp]);
+        }
+        let token = match token {
+            Token::Auto => fetch_token(cp.unwrap_or("http://localhost:5681"), name),
+            Token::Given(t) => Some(t.to_string()),
+            Token::Absent => None,
+        };
+        if let Some(token) = token {
+            let token_file = dir.join(format!("{name}.token"));
+            std::fs::write(&token_file, token).unwrap();
+            command.arg("--dataplane-token-file").arg(token_file);
         }
         let child = command
             .args(["--admin-port", &admin.to_string(), "--drain-time", "1"])

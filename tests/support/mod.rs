@@ -131,6 +131,10 @@ fn test_config(env: &[(&str, &str)]) -> Config {
         ("KUMA_XDS_SERVER_GRPC_PORT".into(), "0".into()),
         ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT".into(), "0".into()),
         ("KUMA_ADMIN_SERVER_LOCAL_PORT".into(), "0".into()),
+        // Plaintext ADS without dataplane tokens, the explicit test setting (X11): most
+        // tests speak xDS with a bare gRPC client. The security tests turn both back on.
+        ("KUMA_XDS_SERVER_TLS_ENABLED".into(), "false".into()),
+        ("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED".into(), "false".into()),
     ];
     // The test's own values replace these.
     vars.retain(|(k, _)| !env.iter().any(|(name, _)| name == k));

@@ -117,6 +117,8 @@ pub struct Config {
     pub monitoring_assignment_server: MonitoringAssignmentServerConfig,
     /// The admin server (dataplane tokens).
     pub admin_server: AdminServerConfig,
+    /// Dataplane tokens (Kuma's deprecated section, whose `enabled` Ursa reads).
+    pub dataplane_token_server: DataplaneTokenServerConfig,
     /// Resources created at start-up.
     pub defaults: DefaultsConfig,
     /// Usage reports.
@@ -136,6 +138,7 @@ impl Default for Config {
             xds_server: XdsServerConfig::default(),
             monitoring_assignment_server: MonitoringAssignmentServerConfig::default(),
             admin_server: AdminServerConfig::default(),
+            dataplane_token_server: DataplaneTokenServerConfig::default(),
             defaults: DefaultsConfig::default(),
             reports: ReportsConfig::default(),
             limits: LimitsConfig::default(),
@@ -366,6 +369,20 @@ impl Default for ApiHttpsConfig {
     }
 }
 
+/// `dataplaneTokenServer`: whether the xDS server requires dataplane tokens (X11).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DataplaneTokenServerConfig {
+    /// Every ADS stream must carry its Dataplane's token.
+    pub enabled: bool,
+}
+
+impl Default for DataplaneTokenServerConfig {
+    fn default() -> DataplaneTokenServerConfig {
+        DataplaneTokenServerConfig { enabled: true }
+    }
+}
+
 /// `apiServer.auth`: writer authentication with user tokens (off by default, as in Kuma 0.5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -474,6 +491,8 @@ pub struct XdsServerConfig {
     pub tls_cert_file: String,
     /// Path to the TLS key of the xDS server.
     pub tls_key_file: String,
+    /// Serve ADS over TLS (Ursa extension, X11): off only for tests and benchmarks.
+    pub tls_enabled: bool,
 }
 
 impl Default for XdsServerConfig {
@@ -485,6 +504,7 @@ impl Default for XdsServerConfig {
             dataplane_status_flush_interval: GoDuration::from_secs(1),
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
+            tls_enabled: true,
         }
     }
 }
@@ -812,6 +832,11 @@ impl Config {
         let admin = &mut self.admin_server;
         if admin.public.enabled && admin.public.port == 0 {
             admin.public.port = admin.local.port;
+        }
+        // Kuma rebuilds `adminServer` from a `dataplaneTokenServer` that differs from its
+        // defaults: tokens off means no dataplane-token API either.
+        if !self.dataplane_token_server.enabled {
+            admin.apis.dataplane_token.enabled = false;
         }
     }
 
@@ -1290,6 +1315,7 @@ mod tests {
                                "xdsPort": 5678},
                     "port": 5682
                 },
+                "dataplaneTokenServer": {"enabled": true},
                 "defaults": {"mesh": "type: Mesh\nname: default\n"},
                 "environment": "universal",
                 "general": {"advertisedHostname": "localhost", "workerThreads": 0},
@@ -1310,7 +1336,8 @@ mod tests {
                 },
                 "xdsServer": {"dataplaneConfigurationRefreshInterval": "1s",
                               "dataplaneStatusFlushInterval": "1m0s", "diagnosticsPort": 5680,
-                              "grpcPort": 5678, "tlsCertFile": "", "tlsKeyFile": ""}
+                              "grpcPort": 5678, "tlsCertFile": "", "tlsEnabled": true,
+                              "tlsKeyFile": ""}
             })
         );
         // The password stays masked even when empty, as in Kuma.

@@ -160,6 +160,15 @@ pub struct MtlsInsight {
         skip_serializing_if = "is_default"
     )]
     pub certificate_regenerations: u32,
+    /// Why the last certificate could not be issued (an unreadable provided CA, say); empty
+    /// after a success (Ursa extension).
+    #[serde(
+        default,
+        alias = "last_certificate_error",
+        deserialize_with = "proto::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub last_certificate_error: String,
 }
 
 impl DataplaneInsightSpec {

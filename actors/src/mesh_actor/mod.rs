@@ -21,7 +21,10 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 pub use self::liveness::DisconnectInstance;
-pub use self::proxies::{ReportSubscription, SubscribeProxy, UnsubscribeProxy, MAX_SUBSCRIPTIONS};
+pub use self::proxies::{
+    CertificateReport, ReportCertificate, ReportSubscription, SubscribeProxy, UnsubscribeProxy,
+    MAX_SUBSCRIPTIONS,
+};
 pub use self::remote::{Refresh, RefreshAll};
 pub use self::writes::{DeleteMeshContents, DeleteResource, PutResource, UpdateMesh};
 use crate::error::Error;

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::MeshActor;
-use crate::kinds::insight::{DataplaneInsightSpec, Subscription};
+use crate::kinds::insight::{DataplaneInsightSpec, MtlsInsight, Subscription};
 use crate::kinds::{Kind, Spec};
 use crate::resource::Resource;
 use crate::state::MeshState;
@@ -158,6 +158,18 @@ impl MeshActor {
             None => spec.subscriptions.push(subscription),
         }
         spec.keep_recent();
+        self.put_insight(dataplane, existing, spec, now);
+    }
+
+    /// Sets a Dataplane's insight in memory: the API shows it at once, the store gets it with
+    /// the next flush.
+    fn put_insight(
+        &mut self,
+        dataplane: &str,
+        existing: Option<Arc<Resource>>,
+        spec: DataplaneInsightSpec,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
         // Proxies' updates change the insight in memory at once (the API shows them live) and
         // reach the store at most once per flush interval; the version stays the stored one.
         let resource = match &existing {
@@ -187,6 +199,30 @@ impl MeshActor {
         self.emit(op, resource);
         self.publish_reads();
         self.dirty_insights.insert(dataplane.to_string());
+    }
+
+    /// Changes the mTLS section of a Dataplane's insight (xDS §4.5), if the Dataplane exists.
+    fn record_certificate(&mut self, dataplane: &str, report: CertificateReport) {
+        if !self.of(Kind::Dataplane).contains_key(dataplane) {
+            return;
+        }
+        let now = crate::resource::now();
+        let existing = self.of(Kind::DataplaneInsight).get(dataplane).cloned();
+        let mut spec = match existing.as_deref().map(|r| &r.spec) {
+            Some(Spec::DataplaneInsight(s)) => s.clone(),
+            _ => DataplaneInsightSpec::default(),
+        };
+        let mtls = spec.mtls.get_or_insert_with(MtlsInsight::default);
+        match report {
+            CertificateReport::Issued { expires, at } => {
+                mtls.certificate_expiration_time = Some(expires);
+                mtls.last_certificate_regeneration = Some(at);
+                mtls.certificate_regenerations = mtls.certificate_regenerations.saturating_add(1);
+                mtls.last_certificate_error.clear();
+            }
+            CertificateReport::Failed(reason) => mtls.last_certificate_error = reason,
+        }
+        self.put_insight(dataplane, existing, spec, now);
     }
 
     /// Current subscriptions of a Dataplane's connected streams, written into its insight when
@@ -274,5 +310,37 @@ impl Handler<UnsubscribeProxy> for MeshActor {
         self.report(msg.dataplane.clone(), msg.subscription);
         // A disconnected stream of a Dataplane that does not exist leaves nothing behind.
         self.pending.remove(&msg.dataplane);
+    }
+}
+
+/// What became of a stream's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertificateReport {
+    /// A certificate was issued at `at`, valid until `expires`.
+    Issued {
+        /// Its expiry.
+        expires: crate::proto::Timestamp,
+        /// When it was issued.
+        at: crate::proto::Timestamp,
+    },
+    /// It could not be issued, for this reason.
+    Failed(String),
+}
+
+/// A stream issued its proxy's certificate, or failed to (xDS §4.5).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportCertificate {
+    /// The Dataplane's name.
+    pub dataplane: String,
+    /// What happened.
+    pub report: CertificateReport,
+}
+
+impl Handler<ReportCertificate> for MeshActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReportCertificate, _: &mut Self::Context) {
+        self.record_certificate(&msg.dataplane, msg.report);
     }
 }

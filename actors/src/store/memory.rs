@@ -147,6 +147,12 @@ impl Store for MemoryStore {
         ready(Ok(value))
     }
 
+    fn delete_secrets(&self, prefix: &str) -> StoreFuture<()> {
+        self.secret_map()
+            .retain(|name, _| !name.starts_with(prefix));
+        ready(Ok(()))
+    }
+
     fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>> {
         let found = self
             .secret_map()

@@ -148,6 +148,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every secret whose name starts with `prefix`, in name order.
     fn secrets(&self, prefix: &str) -> StoreFuture<Vec<(String, Vec<u8>)>>;
 
+    /// Deletes every secret whose name starts with `prefix` (a deleted mesh's CA roots).
+    fn delete_secrets(&self, prefix: &str) -> StoreFuture<()>;
+
     /// Changes made through other control-plane instances; `None` for a store no other
     /// instance can see (memory).
     fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {

@@ -15,20 +15,30 @@
 //! back in one call.
 //!
 //! Values are opaque bytes: never logged, never shown by the API or `GET /config`. There is no
-//! update or delete: a key is rotated by creating it under a new name.
+//! update: a key is rotated by creating it under a new name; [`Store::delete_secrets`](super::Store::delete_secrets)
+//! removes every secret under a prefix (a deleted mesh's CA).
 //!
 //! # Names
 //!
 //! `<purpose>/<detail>`, ASCII, at most [`MAX_NAME_LEN`] bytes ([`check_name`]). In use:
 //! - [`USER_TOKEN_KEY`]: the HMAC key that signs user tokens (writer authentication);
-//! - [`USER_TOKEN_REVOKED`]`<token id>`: one per revoked user token.
-//!
-//! Reserved for the secure-mesh work: `dataplane-token/signing-key`, `ca/<mesh>/<backend>`.
+//! - [`USER_TOKEN_REVOKED`]`<token id>`: one per revoked user token;
+//! - [`DATAPLANE_TOKEN_KEY`]: the HMAC key that signs dataplane tokens;
+//! - `ca/<mesh>/<mesh creation, µs>/<backend>`: a builtin CA's root
+//!   ([`crate::ca::authorities::root_secret`]), deleted with its mesh;
+//! - [`XDS_SELF_SIGNED`]`<xds host>`: the xDS server's self-signed certificate and key, so
+//!   every instance and every restart present the certificate the Envoys' bootstraps trust.
 
 use super::StoreError;
 
 /// The HMAC-SHA256 key that signs user tokens.
 pub const USER_TOKEN_KEY: &str = "user-token/signing-key";
+
+/// The HMAC-SHA256 key that signs dataplane tokens.
+pub const DATAPLANE_TOKEN_KEY: &str = "dataplane-token/signing-key";
+
+/// Prefix of the xDS server's self-signed certificate (followed by the host it names).
+pub const XDS_SELF_SIGNED: &str = "xds-server/self-signed/";
 
 /// Prefix of the revocation entry of a user token (followed by the token's id).
 pub const USER_TOKEN_REVOKED: &str = "user-token/revoked/";

@@ -459,6 +459,10 @@ impl Store for FakeStore {
         self.shared.state.secrets(prefix)
     }
 
+    fn delete_secrets(&self, prefix: &str) -> StoreFuture<()> {
+        self.shared.state.delete_secrets(prefix)
+    }
+
     fn get(&self, kind: Kind, mesh: &str, name: &str) -> StoreFuture<Option<Arc<Resource>>> {
         let answer = now(self.shared.state.get(kind, mesh, name));
         self.read(Call::Get(kind, mesh.to_owned(), name.to_owned()), answer)

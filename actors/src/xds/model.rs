@@ -3,9 +3,13 @@
 //! turns a [`ProxyConfig`] into v3 protos; two equal configs encode to the same bytes, so a caller
 //! can compare configs to skip pushes.
 //!
-//! Policies not generated yet (health checks, faults, access logs, tracing, mTLS) have natural
+//! Policies not generated yet (health checks, faults, access logs, tracing) have natural
 //! places here: more [`NetworkFilter`] / [`HttpFilter`] variants, optional fields on
 //! [`FilterChain`], [`Cluster`] and [`HttpConnectionManager`].
+//!
+//! mTLS (xDS §3.3, X6): listeners and clusters name the secrets [`IDENTITY_CERT`] and
+//! [`MESH_CA`], delivered over ADS; the [`Secret`]s themselves are filled in by the ADS stream,
+//! which issues the identity the generation asked for (generation stays pure).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +27,8 @@ pub struct ProxyConfig {
     pub load_assignments: Vec<Arc<LoadAssignment>>,
     /// Route configurations referenced by name from listeners (RDS).
     pub route_configs: Vec<RouteConfig>,
+    /// Secrets referenced by name from listeners and clusters (SDS over ADS).
+    pub secrets: Vec<Secret>,
 }
 
 impl ProxyConfig {
@@ -32,6 +38,7 @@ impl ProxyConfig {
             && self.clusters.is_empty()
             && self.load_assignments.is_empty()
             && self.route_configs.is_empty()
+            && self.secrets.is_empty()
     }
 }
 
@@ -64,6 +71,113 @@ pub struct Listener {
 pub struct FilterChain {
     /// Network filters in order; the last one is terminal.
     pub filters: Vec<NetworkFilter>,
+    /// mTLS on accepted connections, when the mesh has it.
+    pub tls: Option<DownstreamTls>,
+}
+
+/// TLS on a listener's connections: the proxy presents [`IDENTITY_CERT`] and, when
+/// `require_client_certificate`, accepts only clients whose certificate [`MESH_CA`] signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownstreamTls {
+    /// Refuse clients without a certificate.
+    pub require_client_certificate: bool,
+}
+
+/// TLS on a cluster's connections: the proxy presents [`IDENTITY_CERT`] and accepts a server
+/// whose certificate [`MESH_CA`] signed and whose URI SAN is `verify_san`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The URI SAN the server must present (`spiffe://<mesh>/<service>`).
+    pub verify_san: String,
+}
+
+/// Name of the secret holding the proxy's certificate and key.
+pub const IDENTITY_CERT: &str = "identity_cert";
+/// Name of the secret holding the mesh's CA certificate.
+pub const MESH_CA: &str = "mesh_ca";
+
+/// A secret (SDS over ADS).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// Its name: [`IDENTITY_CERT`] or [`MESH_CA`].
+    pub name: String,
+    /// What it holds.
+    pub content: SecretContent,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a private key in a log or a test failure.
+        f.debug_struct("Secret")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a secret holds.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretContent {
+    /// A certificate chain and its private key (PEM).
+    TlsCertificate {
+        /// The chain, leaf first.
+        certificate_chain: String,
+        /// The key.
+        private_key: String,
+    },
+    /// The CA certificates to trust (PEM).
+    ValidationContext {
+        /// The roots.
+        trusted_ca: String,
+    },
+}
+
+impl Secret {
+    /// The two secrets of an issued identity, in name order.
+    pub fn of_identity(identity: &crate::ca::Identity) -> Vec<Secret> {
+        vec![
+            Secret {
+                name: IDENTITY_CERT.to_string(),
+                content: SecretContent::TlsCertificate {
+                    certificate_chain: identity.cert_pem.clone(),
+                    private_key: identity.key_pem.clone(),
+                },
+            },
+            Secret {
+                name: MESH_CA.to_string(),
+                content: SecretContent::ValidationContext {
+                    trusted_ca: identity.ca_pem.clone(),
+                },
+            },
+        ]
+    }
+}
+
+/// `envoy.filters.network.rbac` (xDS §3.2): connections are allowed when one policy has a
+/// principal matching the peer; no policy denies everything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rbac {
+    /// Stat prefix (the sanitized listener name and a dot).
+    pub stat_prefix: String,
+    /// Policies by name.
+    pub policies: Vec<RbacPolicy>,
+}
+
+/// One RBAC policy: any of its principals, any permission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RbacPolicy {
+    /// Its name (the TrafficPermission's).
+    pub name: String,
+    /// Who is allowed.
+    pub principals: Vec<Principal>,
+}
+
+/// A peer an RBAC policy allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// Any peer (the mTLS handshake already checked it is of the mesh).
+    Any,
+    /// A peer whose certificate's URI SAN is exactly this.
+    Authenticated(String),
 }
 
 /// A network filter.
@@ -73,6 +187,8 @@ pub enum NetworkFilter {
     TcpProxy(TcpProxy),
     /// `envoy.filters.network.http_connection_manager`.
     HttpConnectionManager(HttpConnectionManager),
+    /// `envoy.filters.network.rbac`.
+    Rbac(Rbac),
 }
 
 /// A TCP proxy to one cluster or a weighted set of clusters.
@@ -140,6 +256,8 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// How the cluster finds its endpoints.
     pub discovery: Discovery,
+    /// mTLS to the endpoints, when the mesh has it.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// How a cluster finds its endpoints.

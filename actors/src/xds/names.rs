@@ -11,6 +11,17 @@ use crate::selector::{PROTOCOL_TAG, SERVICE_TAG};
 
 use super::policy;
 
+/// The Dataplane's identifying service (xDS §3.3): the first, in sorted order, of the
+/// `service` tags of its inbounds and gateway, else `unknown`. Its SPIFFE id and the
+/// bootstrap's `node.cluster` name it.
+pub fn identifying_service(dataplane: &DataplaneSpec) -> String {
+    policy::tag_sets(dataplane)
+        .filter_map(|t| t.get(SERVICE_TAG))
+        .min()
+        .cloned()
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Connect timeout of every generated cluster.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

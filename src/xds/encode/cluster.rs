@@ -16,6 +16,7 @@ pub fn cluster(c: &Cluster) -> cluster::Cluster {
         connect_timeout: Some(duration(c.connect_timeout)),
         ..Default::default()
     };
+    out.transport_socket = c.tls.as_ref().map(super::tls::upstream);
     match &c.discovery {
         Discovery::Static(la) => {
             out.cluster_discovery_type =

@@ -3,13 +3,15 @@
 
 use envoy_types::pb::envoy::config::core::v3 as core;
 use envoy_types::pb::envoy::config::listener::v3 as listener;
+use envoy_types::pb::envoy::config::rbac::v3 as rbac;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm;
+use envoy_types::pb::envoy::extensions::filters::network::rbac::v3 as network_rbac;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3 as tcp;
 use envoy_types::util::pack_any;
 use ursa_actors::xds::model::{
     Direction, FilterChain, HttpConnectionManager, HttpFilter, HttpRoutes, Listener, NetworkFilter,
-    Target, TcpProxy,
+    Principal, Rbac, Target, TcpProxy,
 };
 
 use super::route::route_configuration;
@@ -19,6 +21,8 @@ use super::{ads, socket_address};
 pub const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
 /// Canonical name of the HTTP connection manager network filter.
 pub const HTTP_CONNECTION_MANAGER: &str = "envoy.filters.network.http_connection_manager";
+/// Canonical name of the network RBAC filter.
+pub const RBAC: &str = "envoy.filters.network.rbac";
 /// Canonical name of the router HTTP filter.
 pub const ROUTER: &str = "envoy.filters.http.router";
 
@@ -39,6 +43,7 @@ pub fn listener(l: &Listener) -> listener::Listener {
 fn filter_chain(chain: &FilterChain) -> listener::FilterChain {
     listener::FilterChain {
         filters: chain.filters.iter().map(network_filter).collect(),
+        transport_socket: chain.tls.as_ref().map(super::tls::downstream),
         ..Default::default()
     }
 }
@@ -50,10 +55,61 @@ fn network_filter(filter: &NetworkFilter) -> listener::Filter {
             HTTP_CONNECTION_MANAGER,
             pack_any(http_connection_manager(h)),
         ),
+        NetworkFilter::Rbac(r) => (RBAC, pack_any(network_rbac_filter(r))),
     };
     listener::Filter {
         name: name.to_string(),
         config_type: Some(listener::filter::ConfigType::TypedConfig(config)),
+    }
+}
+
+/// xDS §3.2: ALLOW with at most one policy (Kuma selects one TrafficPermission), granting any
+/// permission to its principals; no policy denies every connection. (One policy at most also
+/// keeps the encoding deterministic: prost writes a map in its iteration order.)
+fn network_rbac_filter(r: &Rbac) -> network_rbac::Rbac {
+    use envoy_types::pb::envoy::r#type::matcher::v3::{
+        string_matcher::MatchPattern, StringMatcher,
+    };
+    use rbac::{permission, principal};
+    let policies = r
+        .policies
+        .iter()
+        .map(|p| {
+            let principals = p
+                .principals
+                .iter()
+                .map(|who| rbac::Principal {
+                    identifier: Some(match who {
+                        Principal::Any => principal::Identifier::Any(true),
+                        Principal::Authenticated(name) => {
+                            principal::Identifier::Authenticated(principal::Authenticated {
+                                principal_name: Some(StringMatcher {
+                                    match_pattern: Some(MatchPattern::Exact(name.clone())),
+                                    ignore_case: false,
+                                }),
+                            })
+                        }
+                    }),
+                })
+                .collect();
+            let policy = rbac::Policy {
+                permissions: vec![rbac::Permission {
+                    rule: Some(permission::Rule::Any(true)),
+                }],
+                principals,
+                ..Default::default()
+            };
+            (p.name.clone(), policy)
+        })
+        .collect();
+    network_rbac::Rbac {
+        rules: Some(rbac::Rbac {
+            action: rbac::rbac::Action::Allow as i32,
+            policies,
+            ..Default::default()
+        }),
+        stat_prefix: r.stat_prefix.clone(),
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,8 @@ mod cluster;
 mod endpoint;
 mod listener;
 mod route;
+mod secret;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -22,8 +24,10 @@ use ursa_actors::xds::model::{LoadAssignment, ProxyConfig};
 
 pub use self::cluster::cluster;
 pub use self::endpoint::load_assignment;
-pub use self::listener::{listener, HTTP_CONNECTION_MANAGER, ROUTER, TCP_PROXY};
+pub use self::listener::{listener, HTTP_CONNECTION_MANAGER, RBAC, ROUTER, TCP_PROXY};
 pub use self::route::route_configuration;
+pub use self::secret::secret;
+pub use self::tls::TLS;
 use super::type_url::{PerType, TypeUrl};
 
 /// The resources of one type, ready for a DiscoveryResponse.
@@ -47,6 +51,7 @@ impl Encoded {
 /// Encodes the resources of `config` of type `t`.
 fn encode_type(config: &ProxyConfig, t: TypeUrl) -> Encoded {
     match t {
+        TypeUrl::Secret => encoded(t, config.secrets.iter().map(|s| secret(s).encode_to_vec())),
         TypeUrl::Cluster => encoded(
             t,
             config.clusters.iter().map(|c| cluster(c).encode_to_vec()),
@@ -70,6 +75,7 @@ fn encode_type(config: &ProxyConfig, t: TypeUrl) -> Encoded {
 /// regenerated configuration goes through).
 fn same(a: &ProxyConfig, b: &ProxyConfig, t: TypeUrl) -> bool {
     match t {
+        TypeUrl::Secret => a.secrets == b.secrets,
         TypeUrl::Cluster => a.clusters == b.clusters,
         TypeUrl::Endpoint => a.load_assignments == b.load_assignments,
         TypeUrl::Listener => a.listeners == b.listeners,
@@ -77,7 +83,7 @@ fn same(a: &ProxyConfig, b: &ProxyConfig, t: TypeUrl) -> bool {
     }
 }
 
-/// Encodes `config` as the four v3 resource types. Equal configurations give byte-identical
+/// Encodes `config` as the five v3 resource types. Equal configurations give byte-identical
 /// resources and equal versions.
 pub fn encode(config: &ProxyConfig) -> PerType<Encoded> {
     PerType::from_fn(|t| encode_type(config, t))
@@ -139,7 +145,7 @@ impl Encoder {
 
     /// [`Encoder::encode`] of `config`, reusing the encoding of each type whose resources are
     /// the same in `previous` (a configuration and its encoding): a change usually touches
-    /// some types of a proxy, not all four.
+    /// some types of a proxy, not all five.
     pub fn reencode(
         &self,
         previous: Option<(&ProxyConfig, &PerType<Arc<Encoded>>)>,
@@ -304,6 +310,7 @@ mod tests {
             alt_stat_name: None,
             connect_timeout: Duration::from_secs(5),
             discovery: Discovery::Eds,
+            tls: None,
         });
         let again = encoder.reencode(Some((&c, &third)), &d);
         assert!(

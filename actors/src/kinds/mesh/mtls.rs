@@ -85,6 +85,23 @@ pub struct DpCert {
     pub rotation: Option<Rotation>,
 }
 
+impl CaBackend {
+    /// `dpCert.rotation.expiration`, when set.
+    pub fn dp_cert_validity(&self) -> Option<std::time::Duration> {
+        let d = self
+            .dp_cert
+            .as_ref()?
+            .rotation
+            .as_ref()?
+            .expiration
+            .as_ref()?;
+        Some(std::time::Duration::new(
+            d.seconds.max(0) as u64,
+            d.nanos.max(0) as u32,
+        ))
+    }
+}
+
 /// Certificate rotation settings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -95,6 +112,16 @@ pub struct Rotation {
 }
 
 impl Mtls {
+    /// The enabled backend: `None` when mTLS is off or it names no backend of the list.
+    pub fn enabled(&self) -> Option<&CaBackend> {
+        if self.enabled_backend.is_empty() {
+            return None;
+        }
+        self.backends
+            .iter()
+            .find(|b| b.name == self.enabled_backend)
+    }
+
     pub(super) fn check(&self, root: &Path, v: &mut Violations) {
         let mut names = UsedNames::default();
         for (i, backend) in self.backends.iter().enumerate() {
@@ -276,6 +303,8 @@ pub enum DataSource {
     File(String),
     /// The data itself (base64 in JSON).
     Inline(Vec<u8>),
+    /// The data itself as text (`inlineString`, as later Kuma versions have it; U16).
+    InlineString(String),
     /// More than one source given (Kuma picks one at random; Ursa rejects it).
     Ambiguous,
 }
@@ -291,12 +320,15 @@ impl DataSource {
         let file_value = typed.string(&["file"])?;
         let inline = typed.raw(&["inline"]).is_some();
         let inline_value = typed.string(&["inline"])?;
+        let inline_string = typed.raw(&["inlineString"]).is_some();
+        let inline_string_value = typed.string(&["inlineString"])?;
         typed.finish()?;
-        Ok(match (secret, file, inline) {
-            (false, false, false) => DataSource::Unset,
-            (true, false, false) => DataSource::Secret(secret_value),
-            (false, true, false) => DataSource::File(file_value),
-            (false, false, true) => DataSource::Inline(decode_base64(&inline_value)?),
+        Ok(match (secret, file, inline, inline_string) {
+            (false, false, false, false) => DataSource::Unset,
+            (true, false, false, false) => DataSource::Secret(secret_value),
+            (false, true, false, false) => DataSource::File(file_value),
+            (false, false, true, false) => DataSource::Inline(decode_base64(&inline_value)?),
+            (false, false, false, true) => DataSource::InlineString(inline_string_value),
             _ => DataSource::Ambiguous,
         })
     }
@@ -315,6 +347,9 @@ impl DataSource {
             DataSource::Secret(s) if s.is_empty() => v.add(path.field("secret"), "cannot be empty"),
             DataSource::File(f) if f.is_empty() => v.add(path.field("file"), "cannot be empty"),
             DataSource::Inline(b) if b.is_empty() => v.add(path.field("inline"), "cannot be empty"),
+            DataSource::InlineString(t) if t.is_empty() => {
+                v.add(path.field("inlineString"), "cannot be empty")
+            }
             _ => {}
         }
     }
@@ -334,6 +369,7 @@ impl DataSource {
                 None => Err(format!("could not load data: open {path}: not read")),
             },
             DataSource::Inline(bytes) => Ok(bytes.clone()),
+            DataSource::InlineString(text) => Ok(text.as_bytes().to_vec()),
             DataSource::Unset | DataSource::Ambiguous => {
                 Err("could not load data: unsupported type of the DataSource".into())
             }
@@ -463,6 +499,21 @@ impl ProvidedConfig {
         typed.finish()?;
         Ok(ProvidedConfig { cert, key })
     }
+}
+
+/// The certificate and key (PEM bytes) of a `provided` backend, its files taken from `files`;
+/// the error is Kuma's wording (`could not load data: …`).
+pub fn load_provided(
+    backend: &CaBackend,
+    mesh_name: &str,
+    files: &CaFiles,
+) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let conf = ProvidedConfig::from_conf(backend.conf.as_ref())
+        .map_err(|e| format!("could not convert backend config: {e}"))?;
+    let (Some(cert), Some(key)) = (&conf.cert, &conf.key) else {
+        return Err("conf.cert and conf.key have to be defined".into());
+    };
+    Ok((cert.load(mesh_name, files)?, key.load(mesh_name, files)?))
 }
 
 /// Kuma's provided CA `ValidateBackend`, with the data loaded only when `enabled` (D15).

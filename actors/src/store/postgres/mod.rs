@@ -325,6 +325,12 @@ impl Store for PostgresStore {
         Box::pin(async move { secrets::list(&pool, &prefix).await })
     }
 
+    fn delete_secrets(&self, prefix: &str) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        let prefix = prefix.to_owned();
+        Box::pin(async move { secrets::delete(&pool, &prefix).await })
+    }
+
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {
         let (tx, rx) = mpsc::channel(listen::BUFFER);
         let listener = listen::Listener {

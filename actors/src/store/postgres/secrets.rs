@@ -67,3 +67,15 @@ pub(super) async fn list(pool: &Pool, prefix: &str) -> Result<Vec<(String, Vec<u
     })
     .await
 }
+
+/// Deletes the secrets whose names start with `prefix`.
+pub(super) async fn delete(pool: &Pool, prefix: &str) -> Result<(), StoreError> {
+    with_client(pool, |client| async move {
+        let st = client
+            .prepare_typed_cached(sql::DELETE_SECRETS, &[Type::TEXT])
+            .await?;
+        client.execute(&st, &[&prefix]).await?;
+        Ok(())
+    })
+    .await
+}

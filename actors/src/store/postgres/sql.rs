@@ -103,6 +103,9 @@ pub(super) const INSERT_SECRET: &str =
 /// One secret. `$1`: name.
 pub(super) const GET_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
 
+/// Deletes the secrets whose names start with `$1`.
+pub(super) const DELETE_SECRETS: &str = "DELETE FROM secrets WHERE starts_with(name, $1)";
+
 /// The secrets whose names start with `$1`, by name.
 pub(super) const LIST_SECRETS: &str =
     "SELECT name, value FROM secrets WHERE starts_with(name, $1) ORDER BY name";

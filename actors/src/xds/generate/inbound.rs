@@ -33,6 +33,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
                 }],
             }),
             name: local.clone(),
+            tls: None,
         });
         let stat_prefix = sanitize(&local);
         let filter = if Protocol::of(&inbound.tags) == Protocol::Http {
@@ -61,6 +62,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             direction: Direction::Inbound,
             filter_chain: FilterChain {
                 filters: vec![filter],
+                tls: None,
             },
         });
     }

@@ -8,12 +8,15 @@
 //! per change by the mesh actor; phases only look things up.
 
 mod inbound;
+mod mtls;
 mod outbound;
+mod traffic_permission;
 mod traffic_route;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::ca::IdentityRequest;
 use crate::kinds::dataplane::{DataplaneSpec, Networking};
 use crate::kinds::Spec;
 use crate::resource::Resource;
@@ -46,13 +49,21 @@ pub struct Builder<'a> {
     pub routes: BTreeMap<String, SelectedRoute<'a>>,
     /// What the configuration depends on, recorded by each phase.
     pub deps: Deps,
+    /// The identity its secrets must hold (the `mtls` phase decides; the stream issues it).
+    pub identity: Option<IdentityRequest>,
 }
 
 /// A phase: reads the input, adds to the builder.
 type Phase = for<'a> fn(&Input<'a>, &mut Builder<'a>);
 
 /// The pipeline, in order.
-const PHASES: &[Phase] = &[inbound::apply, traffic_route::apply, outbound::apply];
+const PHASES: &[Phase] = &[
+    inbound::apply,
+    traffic_route::apply,
+    outbound::apply,
+    mtls::apply,
+    traffic_permission::apply,
+];
 
 /// A generated configuration and what it was built from.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -61,6 +72,9 @@ pub struct Generated {
     pub config: ProxyConfig,
     /// Its dependency keys.
     pub deps: Deps,
+    /// The identity whose secrets `config` needs and does not hold: the ADS stream issues it
+    /// and fills [`ProxyConfig::secrets`] in (`None` without mTLS).
+    pub identity: Option<IdentityRequest>,
 }
 
 /// The configuration of `dataplane` in the mesh `state`, whose endpoints are `endpoints`.
@@ -90,6 +104,7 @@ pub fn generate(state: &MeshState, endpoints: &EndpointIndex, dataplane: &Resour
         resources: Resources::default(),
         routes: BTreeMap::new(),
         deps,
+        identity: None,
     };
     for phase in PHASES {
         phase(&input, &mut builder);
@@ -97,6 +112,7 @@ pub fn generate(state: &MeshState, endpoints: &EndpointIndex, dataplane: &Resour
     Generated {
         config: builder.resources.into_config(),
         deps: builder.deps,
+        identity: builder.identity,
     }
 }
 
@@ -152,6 +168,7 @@ impl Resources {
             clusters: self.clusters.into_values().collect(),
             load_assignments: self.load_assignments.into_values().collect(),
             route_configs: self.route_configs.into_values().collect(),
+            secrets: Vec::new(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
                 connect_timeout: CONNECT_TIMEOUT,
                 discovery: Discovery::Eds,
                 name: name.clone(),
+                tls: None,
             });
             out.load_assignment(endpoints.assignment);
             branches.push(WeightedCluster {
@@ -94,6 +95,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             direction: Direction::Outbound,
             filter_chain: FilterChain {
                 filters: vec![filter],
+                tls: None,
             },
         });
     }

@@ -750,3 +750,159 @@ fn an_index_updated_step_by_step_equals_a_fresh_build() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// mTLS and TrafficPermission (xDS §3.2, §3.3)
+
+impl TestMesh {
+    /// The Mesh with the builtin backend `ca-1` enabled.
+    fn with_mtls(mut self) -> TestMesh {
+        self.state.mesh = Arc::new(resource(
+            Kind::Mesh,
+            "default",
+            0,
+            json!({"mtls": {"enabledBackend": "ca-1", "backends": [
+                {"name": "ca-1", "type": "builtin",
+                 "dpCert": {"rotation": {"expiration": "10s"}}}]}}),
+        ));
+        self
+    }
+
+    fn permission(self, name: &str, secs: i64, sources: &[&str], destination: Value) -> TestMesh {
+        let sources: Vec<Value> = sources
+            .iter()
+            .map(|s| json!({"match": {"service": s}}))
+            .collect();
+        self.add(
+            Kind::TrafficPermission,
+            name,
+            secs,
+            json!({"sources": sources, "destinations": [{"match": destination}]}),
+        )
+    }
+}
+
+fn rbac<'a>(config: &'a ProxyConfig, listener_name: &str) -> &'a Rbac {
+    match filter(config, listener_name) {
+        NetworkFilter::Rbac(r) => r,
+        other => panic!("{listener_name} starts with {other:?}, not RBAC"),
+    }
+}
+
+#[test]
+fn without_mtls_there_is_no_tls_rbac_or_identity() {
+    let mesh = web_and_backend("http").permission("all", 0, &["*"], json!({"service": "*"}));
+    let generated = mesh.generated("web-01");
+    assert_eq!(generated.identity, None);
+    for l in &generated.config.listeners {
+        assert_eq!(l.filter_chain.tls, None);
+        assert!(!matches!(l.filter_chain.filters[0], NetworkFilter::Rbac(_)));
+    }
+    assert!(generated.config.clusters.iter().all(|c| c.tls.is_none()));
+}
+
+#[test]
+fn mtls_puts_tls_on_inbounds_and_outbound_clusters_and_asks_for_the_identity() {
+    let generated = web_and_backend("http").with_mtls().generated("web-01");
+    assert_eq!(
+        generated.identity,
+        Some(crate::ca::IdentityRequest {
+            mesh: "default".into(),
+            backend: "ca-1".into(),
+            service: "web".into(),
+            validity: Duration::from_secs(10),
+        })
+    );
+    let config = &generated.config;
+    let inbound = listener(config, "inbound:10.0.0.1:8080");
+    assert_eq!(
+        inbound.filter_chain.tls,
+        Some(DownstreamTls {
+            require_client_certificate: true
+        })
+    );
+    let outbound = listener(config, "outbound:127.0.0.1:10001");
+    assert_eq!(outbound.filter_chain.tls, None);
+    let backend = config
+        .clusters
+        .iter()
+        .find(|c| c.name == "backend")
+        .expect("backend cluster");
+    assert_eq!(
+        backend.tls,
+        Some(UpstreamTls {
+            verify_san: "spiffe://default/backend".into()
+        })
+    );
+    // The local (inbound) cluster talks plaintext to the application.
+    assert!(config
+        .clusters
+        .iter()
+        .filter(|c| c.name.starts_with("localhost:"))
+        .all(|c| c.tls.is_none()));
+}
+
+#[test]
+fn no_permission_denies_everything() {
+    let config = web_and_backend("tcp").with_mtls().generate("backend-01");
+    let r = rbac(&config, "inbound:10.0.0.2:9000");
+    assert_eq!(r.policies, vec![]);
+    assert_eq!(r.stat_prefix, "inbound_10_0_0_2_9000.");
+}
+
+#[test]
+fn the_most_specific_permission_applies_with_its_principals() {
+    let config = web_and_backend("http")
+        .with_mtls()
+        .permission("any-to-all", 0, &["*"], json!({"service": "*"}))
+        .permission(
+            "web-to-backend",
+            5,
+            &["web", "admin"],
+            json!({"service": "backend"}),
+        )
+        .generate("backend-01");
+    let r = rbac(&config, "inbound:10.0.0.2:9000");
+    assert_eq!(
+        r.policies,
+        vec![RbacPolicy {
+            name: "web-to-backend".into(),
+            principals: vec![
+                Principal::Authenticated("spiffe://default/web".into()),
+                Principal::Authenticated("spiffe://default/admin".into()),
+            ],
+        }]
+    );
+    // web's inbound is matched by the wildcard only.
+    let config = web_and_backend("http")
+        .with_mtls()
+        .permission("any-to-all", 0, &["*"], json!({"service": "*"}))
+        .generate("web-01");
+    let r = rbac(&config, "inbound:10.0.0.1:8080");
+    assert_eq!(
+        r.policies,
+        vec![RbacPolicy {
+            name: "any-to-all".into(),
+            principals: vec![Principal::Any],
+        }]
+    );
+    // The RBAC filter comes before the terminal filter.
+    assert!(matches!(
+        listener(&config, "inbound:10.0.0.1:8080")
+            .filter_chain
+            .filters[1],
+        NetworkFilter::HttpConnectionManager(_)
+    ));
+}
+
+#[test]
+fn a_permission_is_a_dependency_of_the_inbounds_it_selects() {
+    let generated = web_and_backend("http")
+        .with_mtls()
+        .permission("web-to-backend", 0, &["web"], json!({"service": "backend"}))
+        .generated("backend-01");
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::TrafficPermission, "web-to-backend".to_string())));
+}
