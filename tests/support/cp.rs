@@ -20,8 +20,11 @@ use super::{Request, Response};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ursa-cp");
 
-/// Loopback and OS-chosen ports for every server.
-const FREE_PORTS: [(&str, &str); 6] = [
+/// Loopback and OS-chosen ports for every server; and, as `TestServer`, plaintext ADS without
+/// dataplane tokens (most tests speak bare gRPC; the security tests turn both back on).
+const FREE_PORTS: [(&str, &str); 8] = [
+    ("KUMA_XDS_SERVER_TLS_ENABLED", "false"),
+    ("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "false"),
     ("KUMA_API_SERVER_INTERFACE", "127.0.0.1"),
     ("KUMA_API_SERVER_PORT", "0"),
     ("KUMA_BOOTSTRAP_SERVER_PORT", "0"),
