@@ -122,4 +122,8 @@ impl Store for Metered {
     fn subscribe(&self) -> Option<mpsc::Receiver<StoreEvent>> {
         self.inner.subscribe()
     }
+
+    fn leases(&self) -> Option<&dyn ursa_actors::store::lease::Leases> {
+        self.inner.leases()
+    }
 }

@@ -35,6 +35,9 @@ fn instance(store: &[(&'static str, String)], ports: [u16; 3]) -> Cp {
         ("KUMA_XDS_SERVER_DIAGNOSTICS_PORT", "0"),
         // Two instances run at once, and other tests may hold the default admin port.
         ("KUMA_ADMIN_SERVER_LOCAL_PORT", "0"),
+        // Liveness is the subject; TLS and tokens across instances are secure_mesh_e2e's.
+        ("KUMA_XDS_SERVER_TLS_ENABLED", "false"),
+        ("KUMA_DATAPLANE_TOKEN_SERVER_ENABLED", "false"),
         ("KUMA_XDS_SERVER_DATAPLANE_STATUS_FLUSH_INTERVAL", "200ms"),
     ]);
     // On every interface, as by default: the bootstrap's xDS host is `localhost`, which may

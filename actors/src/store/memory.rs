@@ -162,4 +162,13 @@ impl Store for MemoryStore {
             .collect();
         ready(Ok(found))
     }
+
+    // One process: no other instance makes changes, or holds a lease.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<super::StoreEvent>> {
+        None
+    }
+
+    fn leases(&self) -> Option<&dyn super::lease::Leases> {
+        None
+    }
 }

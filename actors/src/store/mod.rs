@@ -152,13 +152,10 @@ pub trait Store: Send + Sync + 'static {
     fn delete_secrets(&self, prefix: &str) -> StoreFuture<()>;
 
     /// Changes made through other control-plane instances; `None` for a store no other
-    /// instance can see (memory).
-    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>> {
-        None
-    }
+    /// instance can see (memory). No default: a wrapper must forward it.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::Receiver<StoreEvent>>;
 
-    /// The instances' leases; `None` for a store no other instance can see (memory).
-    fn leases(&self) -> Option<&dyn lease::Leases> {
-        None
-    }
+    /// The instances' leases; `None` for a store no other instance can see (memory). No
+    /// default: a wrapper that forgot it silently turned off liveness across instances.
+    fn leases(&self) -> Option<&dyn lease::Leases>;
 }
