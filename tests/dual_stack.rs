@@ -63,7 +63,22 @@ fn by_default_every_server_listens_on_ipv6_and_ipv4() {
         "KUMA_BOOTSTRAP_SERVER_PORT",
         "KUMA_XDS_SERVER_GRPC_PORT",
     ];
-    let config = Config::load(None, ports.map(|p| (p.to_string(), "0".to_string()))).unwrap();
+    // The probe below is a plaintext gRPC client, so ADS runs without TLS and tokens here;
+    // the TLS listener binds through the same code (defaults_e2e runs it with every default).
+    let env = ports
+        .map(|p| (p.to_string(), "0".to_string()))
+        .into_iter()
+        .chain([
+            (
+                "KUMA_XDS_SERVER_TLS_ENABLED".to_string(),
+                "false".to_string(),
+            ),
+            (
+                "KUMA_DATAPLANE_TOKEN_SERVER_ENABLED".to_string(),
+                "false".to_string(),
+            ),
+        ]);
+    let config = Config::load(None, env).unwrap();
     let server = TestServer::start_with(config);
     let a = server.addresses;
     for ip in [V4, V6] {
