@@ -53,16 +53,20 @@ fn envoys_carry_traffic_and_follow_the_mesh() {
         || get(web_out),
     );
     assert!(first.starts_with("backend v"), "{first}");
+    // Both versions answer before any TrafficRoute. The second backend's own Envoy may still be
+    // taking its configuration when the first answers, so wait for it rather than count.
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..40 {
-        if let Some(b) = get(web_out) {
-            seen.insert(b);
-        }
-    }
+    eventually(
+        "both versions to answer before any TrafficRoute",
+        Duration::from_secs(30),
+        || {
+            seen.extend(get(web_out));
+            (seen.len() == 2).then_some(())
+        },
+    );
     assert_eq!(
-        seen.len(),
-        2,
-        "both versions answer before any TrafficRoute: {seen:?}"
+        seen.into_iter().collect::<Vec<_>>(),
+        ["backend v1", "backend v2"]
     );
 
     // web's insight: one subscription, every type sent and ACKed, nothing rejected.
