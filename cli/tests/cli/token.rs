@@ -5,10 +5,22 @@ use serde_json::json;
 use crate::support::{closed_port, Ctl, Fake, Server};
 
 #[test]
-fn no_admin_server_is_exit_3() {
-    // Ursa's catalog names no dataplane-token server yet.
+fn tokens_come_from_the_advertised_server_and_exit_3_without_one() {
+    // Ursa's catalog names its dataplane-token server (the admin server): a token is issued.
     let s = Server::start();
     let ctl = Ctl::new(&s.url());
+    let run = ctl.run(&["generate", "dataplane-token", "--dataplane", "web-1"]);
+    let token = run.ok().trim().to_string();
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {token}");
+    assert!(parts.iter().all(|p| !p.is_empty()), "{token}");
+
+    // A catalog naming no dataplane-token server.
+    let catalog = Fake::start(Box::new(|_| {
+        let body = json!({"apis": {"dataplaneToken": {"localUrl": "", "publicUrl": ""}}});
+        (200, "application/json", body.to_string())
+    }));
+    let ctl = Ctl::new(&catalog.url());
     let run = ctl.run(&["generate", "dataplane-token", "--dataplane", "web-1"]);
     let err = run.fails(3);
     assert!(
