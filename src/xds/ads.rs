@@ -346,6 +346,16 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// Takes `generated` as the configuration, re-encoding only the types that differ from
+    /// the one it replaces (unchanged types keep their encoding, and so their version).
+    fn replace(&mut self, encoder: &Encoder, generated: Generated) {
+        self.encoded = encoder.reencode(
+            Some((&self.generated.config, &self.encoded)),
+            &generated.config,
+        );
+        self.generated = generated;
+    }
+
     /// Whether the changes from the snapshot this configuration reflects to `snapshot` can
     /// change it.
     fn affected_by(&self, snapshot: &XdsSnapshot) -> bool {
@@ -689,14 +699,9 @@ impl AdsStream {
                 &mut generated,
             )
             .await;
-            // The one comparison per type: unchanged types keep their encoding (and version).
-            proxy.encoded = self.encoder.reencode(
-                Some((&proxy.generated.config, &proxy.encoded)),
-                &generated.config,
-            );
+            proxy.replace(&self.encoder, generated);
             proxy.seen = snapshot.version;
             proxy.source = source;
-            proxy.generated = generated;
         }
         self.send_changed(since).await
     }
@@ -728,11 +733,7 @@ impl AdsStream {
             &mut generated,
         )
         .await;
-        proxy.encoded = self.encoder.reencode(
-            Some((&proxy.generated.config, &proxy.encoded)),
-            &generated.config,
-        );
-        proxy.generated = generated;
+        proxy.replace(&self.encoder, generated);
         self.send_changed(None).await
     }
 
