@@ -28,7 +28,7 @@ use serde_json::{json, Value as Json};
 use serde_yaml::{Mapping, Value as Yaml};
 use ursa_actors::state::MeshState;
 use ursa_actors::xds::model::LoadAssignment;
-use ursa_actors::xds::{generate, EndpointIndex, ProxyConfig};
+use ursa_actors::xds::{generate_for, EndpointIndex, Node, ProxyConfig};
 use ursa_actors::{Kind, Resource};
 use ursa_cp::xds::encode::Encoder;
 use ursa_cp::xds::{encode, PerType, TypeUrl};
@@ -62,12 +62,17 @@ impl TestMesh {
     /// previous configuration on every change. Every way of arriving at the configuration
     /// must give the same responses.
     fn render(&self, dataplane: &str) -> String {
+        self.render_for(dataplane, &Node::default())
+    }
+
+    /// [`TestMesh::render`] for a proxy that reported `node` on its stream.
+    fn render_for(&self, dataplane: &str, node: &Node) -> String {
         let index = EndpointIndex::build(&self.state);
         let dp = self
             .state
             .get(Kind::Dataplane, dataplane)
             .expect("a dataplane");
-        let config = generate(&self.state, &index, dp).config;
+        let config = generate_for(&self.state, &index, dp, node).config;
         let fresh = Encoder::new().encode(&config);
         // One encoder shared by the streams of the mesh: the previous configuration's
         // encoding is cached when the new one is encoded.
@@ -250,6 +255,111 @@ fn mtls() -> String {
     backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
 }
 
+/// A mesh whose Mesh resource is `mesh`.
+fn mesh_with(mesh: Json) -> TestMesh {
+    let mut m = TestMesh::new();
+    m.state.mesh = Arc::new(resource(Kind::Mesh, "default", mesh));
+    m
+}
+
+/// File and TCP access logs on an HTTP and a TCP outbound and on the transparent proxy's
+/// pass-through, with a custom format and Kuma's defaults.
+fn traffic_log() -> String {
+    let mesh = mesh_with(json!({"logging": {"defaultBackend": "file", "backends": [
+            {"name": "file", "type": "file", "conf": {"path": "/tmp/access.log"}},
+            {"name": "logstash", "type": "tcp", "format": "%START_TIME% %KUMA_SOURCE_SERVICE%->%KUMA_DESTINATION_SERVICE% %REQ(X-Request-Id)% %RESP(Content-Type)%",
+             "conf": {"address": "127.0.0.1:5000"}}]}}))
+    .dp(
+        "web-01",
+        json!({"networking": {"address": "10.0.0.1",
+            "inbound": [{"port": 8080, "servicePort": 8081, "tags": {"service": "web", "protocol": "http"}}],
+            "outbound": [{"port": 10001, "service": "backend"}, {"port": 10002, "service": "db"}],
+            "transparentProxying": {"redirectPort": 15001}}}),
+    )
+    .add(
+        Kind::TrafficLog,
+        "to-backend",
+        json!({"sources": [{"match": {"service": "web"}}],
+               "destinations": [{"match": {"service": "backend"}}]}),
+    )
+    .add(
+        Kind::TrafficLog,
+        "everything-else",
+        json!({"sources": [{"match": {"service": "*"}}],
+               "destinations": [{"match": {"service": "*"}}],
+               "conf": {"backend": "logstash"}}),
+    );
+    let mesh = backend(mesh, "backend-01", "10.0.0.2", "v1", "http");
+    mesh.dp(
+        "db-01",
+        json!({"networking": {"address": "10.0.0.3",
+            "inbound": [{"port": 5432, "tags": {"service": "db", "protocol": "tcp"}}]}}),
+    )
+    .render("web-01")
+}
+
+/// Zipkin tracing with sampling on the HTTP inbound and outbound, and its collector's cluster.
+fn traffic_trace() -> String {
+    let mesh = mesh_with(json!({"tracing": {"backends": [
+            {"name": "zipkin-us", "type": "zipkin", "sampling": 30.5,
+             "conf": {"url": "http://zipkin.local:9411/api/v1/spans", "traceId128bit": true}}]}}))
+    .dp(
+        "web-01",
+        web("http", json!([{"port": 10001, "service": "backend"}])),
+    )
+    .add(
+        Kind::TrafficTrace,
+        "all",
+        json!({"selectors": [{"match": {"service": "*"}}], "conf": {"backend": "zipkin-us"}}),
+    );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
+}
+
+/// Envoy's Prometheus stats on the mesh backend's port, the Dataplane's own path.
+fn prometheus() -> String {
+    let mesh = mesh_with(json!({"metrics": {"enabledBackend": "prom", "backends": [
+            {"name": "prom", "type": "prometheus", "conf": {"port": 5670}}]}}))
+    .dp(
+        "web-01",
+        json!({"networking": {"address": "10.0.0.1",
+            "inbound": [{"port": 8080, "servicePort": 8081, "tags": {"service": "web"}}]},
+            "metrics": {"type": "prometheus", "conf": {"path": "/stats"}}}),
+    );
+    mesh.render_for("web-01", &Node { admin_port: 9901 })
+}
+
+/// Listeners that do not bind, `catch_all` and `pass_through`.
+fn transparent_proxy() -> String {
+    let mesh = TestMesh::new().dp(
+        "web-01",
+        json!({"networking": {"address": "10.0.0.1",
+            "inbound": [{"port": 8080, "servicePort": 8081, "tags": {"service": "web", "protocol": "http"}}],
+            "outbound": [{"port": 10001, "service": "backend"}],
+            "transparentProxying": {"redirectPort": 15001}}}),
+    );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
+}
+
+#[test]
+fn traffic_log_on_outbounds_and_pass_through() {
+    check("traffic-log", &traffic_log());
+}
+
+#[test]
+fn traffic_trace_with_zipkin() {
+    check("traffic-trace", &traffic_trace());
+}
+
+#[test]
+fn prometheus_endpoint() {
+    check("prometheus", &prometheus());
+}
+
+#[test]
+fn transparent_proxying() {
+    check("transparent-proxy", &transparent_proxy());
+}
+
 #[test]
 fn mtls_with_traffic_permission() {
     check("mtls", &mtls());
@@ -370,6 +480,18 @@ fn envoy_validate(name: &str, rendered: &str) {
             .insert("route_config".into(), route);
         listeners.push(listener);
     }
+    // As in every bootstrap: the agent's access-log socket.
+    clusters.push(yaml(json!({
+        "name": "access_log_sink",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": "access_log_sink", "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"pipe": {"path": "/tmp/ursa-golden-access-logs.sock"}}}}]}]},
+    })));
     clusters.push(yaml(json!({
         "name": "ads_cluster",
         "type": "STATIC",
@@ -470,6 +592,9 @@ fn pool() -> &'static DescriptorPool {
             "envoy/extensions/filters/network/rbac/v3/rbac.proto",
             "envoy/extensions/transport_sockets/tls/v3/tls.proto",
             "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+            "envoy/extensions/access_loggers/file/v3/file.proto",
+            "envoy/extensions/access_loggers/grpc/v3/als.proto",
+            "envoy/config/trace/v3/zipkin.proto",
         ];
         let mut compiler = protox::Compiler::new(includes).expect("proto include paths");
         compiler.include_imports(true);

@@ -32,7 +32,7 @@ use ursa_actors::mesh_actor::{
 use ursa_actors::proto::Timestamp;
 use ursa_actors::registry::MeshRegistry;
 use ursa_actors::resource::Resource;
-use ursa_actors::xds::{generate, Generated, XdsSnapshot};
+use ursa_actors::xds::{generate_for, Generated, Node, XdsSnapshot};
 
 use super::encode::{Encoded, Encoder};
 use super::identity::{Issuer, StreamIdentity};
@@ -333,6 +333,8 @@ struct AdsStream {
 struct Proxy {
     mesh: String,
     dataplane: String,
+    /// What the proxy told of itself on its first request.
+    node: Node,
     actor: actix::Addr<MeshActor>,
     snapshots: watch::Receiver<Arc<XdsSnapshot>>,
     /// The snapshot the configuration reflects.
@@ -376,14 +378,36 @@ impl Proxy {
 /// The configuration of `dataplane` in `snapshot`, and the Dataplane it came from. A missing
 /// Dataplane gets an empty configuration, so a deleted one loses its listeners and a new one
 /// gets them the moment it is created (X5).
-fn generate_in(snapshot: &XdsSnapshot, dataplane: &str) -> (Option<Arc<Resource>>, Generated) {
+fn generate_in(
+    snapshot: &XdsSnapshot,
+    dataplane: &str,
+    node: &Node,
+) -> (Option<Arc<Resource>>, Generated) {
     match snapshot.state.get(Kind::Dataplane, dataplane) {
         Some(dp) => (
             Some(dp.clone()),
-            generate(&snapshot.state, &snapshot.endpoints, dp),
+            generate_for(&snapshot.state, &snapshot.endpoints, dp, node),
         ),
         None => (None, Generated::default()),
     }
+}
+
+/// What generation reads of the node's metadata: the admin port the bootstrap put there
+/// (`dataplane.admin.port`, a string), 0 when absent or not a port.
+fn node_of(req: &DiscoveryRequest) -> Node {
+    use envoy_types::pb::google::protobuf::value::Kind as V;
+    let admin_port = req
+        .node
+        .as_ref()
+        .and_then(|n| n.metadata.as_ref())
+        .and_then(|m| m.fields.get("dataplane.admin.port"))
+        .and_then(|v| match &v.kind {
+            Some(V::StringValue(s)) => s.parse::<u16>().ok(),
+            Some(V::NumberValue(n)) if n.fract() == 0.0 => u16::try_from(*n as i64).ok(),
+            _ => None,
+        })
+        .map_or(0, u32::from);
+    Node { admin_port }
 }
 
 /// Why a stream stops.
@@ -564,7 +588,8 @@ impl AdsStream {
         // would block the mesh actor's next publication.
         let snapshot = snapshots.borrow_and_update().clone();
         let started = std::time::Instant::now();
-        let (source, mut generated) = generate_in(&snapshot, &dataplane);
+        let node = node_of(req);
+        let (source, mut generated) = generate_in(&snapshot, &dataplane, &node);
         self.stats
             .generation_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -586,6 +611,7 @@ impl AdsStream {
         self.proxy = Some(Proxy {
             mesh,
             dataplane,
+            node,
             actor,
             snapshots,
             seen: snapshot.version,
@@ -686,7 +712,7 @@ impl AdsStream {
                 .changes_since(proxy.seen)
                 .and_then(|changes| changes.filter_map(|c| c.since).min());
             let started = std::time::Instant::now();
-            let (source, mut generated) = generate_in(&snapshot, &proxy.dataplane);
+            let (source, mut generated) = generate_in(&snapshot, &proxy.dataplane, &proxy.node);
             self.stats
                 .generation_seconds
                 .observe(started.elapsed().as_secs_f64());

@@ -2,6 +2,8 @@
 //! the catalog (`GET /catalog`, Kuma's shape) and the bootstrap request (`POST /bootstrap`).
 //! Plain serde types, so the agent does not link the control plane.
 
+pub mod log_format;
+
 use serde::{Deserialize, Serialize};
 
 /// `GET /catalog`: where the control plane's other APIs are.

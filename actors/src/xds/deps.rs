@@ -13,7 +13,12 @@ use super::policy;
 use super::snapshot::ChangeSummary;
 
 /// The policy kinds generation reads; a change of any other kind concerns no proxy.
-pub const POLICY_KINDS: &[Kind] = &[Kind::TrafficRoute, Kind::TrafficPermission];
+pub const POLICY_KINDS: &[Kind] = &[
+    Kind::TrafficRoute,
+    Kind::TrafficPermission,
+    Kind::TrafficLog,
+    Kind::TrafficTrace,
+];
 
 /// The dependency keys of one generated configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -14,6 +14,6 @@ pub mod snapshot;
 
 pub use deps::Deps;
 pub use endpoints::EndpointIndex;
-pub use generate::{generate, Generated};
+pub use generate::{generate, generate_for, Generated, Node};
 pub use model::ProxyConfig;
 pub use snapshot::{ChangeSummary, XdsSnapshot};

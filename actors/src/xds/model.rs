@@ -3,10 +3,6 @@
 //! turns a [`ProxyConfig`] into v3 protos; two equal configs encode to the same bytes, so a caller
 //! can compare configs to skip pushes.
 //!
-//! Policies not generated yet (health checks, faults, access logs, tracing) have natural
-//! places here: more [`NetworkFilter`] / [`HttpFilter`] variants, optional fields on
-//! [`FilterChain`], [`Cluster`] and [`HttpConnectionManager`].
-//!
 //! mTLS (xDS §3.3, X6): listeners and clusters name the secrets [`IDENTITY_CERT`] and
 //! [`MESH_CA`], delivered over ADS; the [`Secret`]s themselves are filled in by the ADS stream,
 //! which issues the identity the generation asked for (generation stays pure).
@@ -62,8 +58,35 @@ pub struct Listener {
     pub port: u32,
     /// Traffic direction.
     pub direction: Direction,
+    /// Whether Envoy binds the socket; false when traffic reaches the listener redirected by
+    /// a transparent proxy (xDS §2.5).
+    pub bind_to_port: bool,
+    /// Whether connections are handed to the listener of their original destination (the
+    /// transparent proxy's `catch_all`).
+    pub use_original_dst: bool,
     /// The one filter chain of the listener.
     pub filter_chain: FilterChain,
+}
+
+impl Listener {
+    /// A listener that binds `address:port`, with its one filter chain.
+    pub fn new(
+        name: String,
+        address: String,
+        port: u32,
+        direction: Direction,
+        filter_chain: FilterChain,
+    ) -> Listener {
+        Listener {
+            name,
+            address,
+            port,
+            direction,
+            bind_to_port: true,
+            use_original_dst: false,
+            filter_chain,
+        }
+    }
 }
 
 /// A listener's filter chain.
@@ -198,7 +221,77 @@ pub struct TcpProxy {
     pub stat_prefix: String,
     /// Where connections go.
     pub target: Target,
+    /// Access logs of its connections (xDS §3.6).
+    pub access_logs: Vec<AccessLog>,
 }
+
+/// Where one access log goes (xDS §3.6); the format has Kuma's placeholders substituted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLog {
+    /// `envoy.access_loggers.file`: one line per entry appended to `path`.
+    File {
+        /// The file.
+        path: String,
+        /// The line format.
+        format: String,
+    },
+    /// Envoy's gRPC access-log service on the static cluster `access_log_sink` (the agent's
+    /// Unix socket), which writes lines to a TCP address.
+    Grpc {
+        /// `<address>;<format>`: what the agent needs, in the only field Envoy passes on.
+        log_name: String,
+        /// Request headers the format reads (HTTP only).
+        request_headers: Vec<String>,
+        /// Response headers the format reads (HTTP only).
+        response_headers: Vec<String>,
+    },
+}
+
+/// The cluster Envoy's gRPC access logs go to: the agent's socket, from the bootstrap.
+pub const ACCESS_LOG_SINK: &str = "access_log_sink";
+
+/// Tracing on an HTTP connection manager (xDS §3.7, X8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracing {
+    /// Percentage of requests traced (`None`: Envoy's default, all).
+    pub sampling: Option<Percent>,
+    /// Where spans go.
+    pub zipkin: Zipkin,
+}
+
+/// A Zipkin collector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zipkin {
+    /// The cluster of the collector.
+    pub collector_cluster: String,
+    /// The path spans are posted to.
+    pub collector_endpoint: String,
+    /// 128-bit trace ids.
+    pub trace_id_128bit: bool,
+    /// How spans are encoded.
+    pub version: ZipkinVersion,
+}
+
+/// The span encodings Envoy 1.40 speaks (X17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZipkinVersion {
+    /// Zipkin v2 JSON.
+    HttpJson,
+    /// Zipkin v2 protobuf.
+    HttpProto,
+}
+
+/// A percentage in [0, 100], compared by its bits so configurations stay `Eq`.
+#[derive(Clone, Copy, Debug)]
+pub struct Percent(pub f64);
+
+impl PartialEq for Percent {
+    fn eq(&self, other: &Percent) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Percent {}
 
 /// The upstream of a TCP proxy or a route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +320,10 @@ pub struct HttpConnectionManager {
     pub http_filters: Vec<HttpFilter>,
     /// Where the routes come from.
     pub routes: HttpRoutes,
+    /// Access logs of its requests (xDS §3.6).
+    pub access_logs: Vec<AccessLog>,
+    /// Tracing of its requests (xDS §3.7).
+    pub tracing: Option<Tracing>,
 }
 
 /// An HTTP filter.
@@ -267,6 +364,11 @@ pub enum Discovery {
     Static(LoadAssignment),
     /// `EDS` over ADS: the endpoints are the [`LoadAssignment`] of the same name.
     Eds,
+    /// `STRICT_DNS` with host names inline (a tracing collector).
+    StrictDns(LoadAssignment),
+    /// `ORIGINAL_DST`: connections go where they were headed (the transparent proxy's
+    /// `pass_through`).
+    OriginalDst,
 }
 
 /// The endpoints of one cluster (Envoy: a ClusterLoadAssignment with exactly one locality).
@@ -282,7 +384,7 @@ pub struct LoadAssignment {
 /// and comparing one is a pointer operation (`Arc`'s equality checks identity first).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// IP, as written (IPv6 without brackets).
+    /// IP, as written (IPv6 without brackets); a host name in a [`Discovery::StrictDns`].
     pub address: Arc<str>,
     /// TCP port.
     pub port: u32,
@@ -332,4 +434,6 @@ pub struct Route {
     pub prefix: String,
     /// Where matching requests go.
     pub target: Target,
+    /// What the matched prefix is replaced with upstream.
+    pub prefix_rewrite: Option<String>,
 }

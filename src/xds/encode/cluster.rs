@@ -23,6 +23,17 @@ pub fn cluster(c: &Cluster) -> cluster::Cluster {
                 Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
             out.load_assignment = Some(load_assignment(la));
         }
+        Discovery::StrictDns(la) => {
+            out.cluster_discovery_type =
+                Some(ClusterDiscoveryType::Type(DiscoveryType::StrictDns as i32));
+            out.load_assignment = Some(load_assignment(la));
+        }
+        Discovery::OriginalDst => {
+            out.cluster_discovery_type = Some(ClusterDiscoveryType::Type(
+                DiscoveryType::OriginalDst as i32,
+            ));
+            out.lb_policy = cluster::cluster::LbPolicy::ClusterProvided as i32;
+        }
         Discovery::Eds => {
             out.cluster_discovery_type =
                 Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));

@@ -8,12 +8,14 @@ use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3 as hcm;
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3 as network_rbac;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3 as tcp;
+use envoy_types::pb::google::protobuf::BoolValue;
 use envoy_types::util::pack_any;
 use ursa_actors::xds::model::{
     Direction, FilterChain, HttpConnectionManager, HttpFilter, HttpRoutes, Listener, NetworkFilter,
     Principal, Rbac, Target, TcpProxy,
 };
 
+use super::access_log::{access_logs, Entries};
 use super::route::route_configuration;
 use super::{ads, socket_address};
 
@@ -36,6 +38,9 @@ pub fn listener(l: &Listener) -> listener::Listener {
             Direction::Outbound => core::TrafficDirection::Outbound,
         } as i32,
         filter_chains: vec![filter_chain(&l.filter_chain)],
+        // Unset is Envoy's default, true: only a listener that must not bind says so.
+        bind_to_port: (!l.bind_to_port).then_some(BoolValue { value: false }),
+        use_original_dst: l.use_original_dst.then_some(BoolValue { value: true }),
         ..Default::default()
     }
 }
@@ -131,6 +136,7 @@ fn tcp_proxy(t: &TcpProxy) -> tcp::TcpProxy {
     tcp::TcpProxy {
         stat_prefix: t.stat_prefix.clone(),
         cluster_specifier: Some(specifier),
+        access_log: access_logs(&t.access_logs, Entries::Tcp),
         ..Default::default()
     }
 }
@@ -149,6 +155,8 @@ fn http_connection_manager(h: &HttpConnectionManager) -> hcm::HttpConnectionMana
         stat_prefix: h.stat_prefix.clone(),
         http_filters: h.http_filters.iter().map(http_filter).collect(),
         route_specifier: Some(routes),
+        access_log: access_logs(&h.access_logs, Entries::Http),
+        tracing: h.tracing.as_ref().map(super::trace::tracing),
         ..Default::default()
     }
 }

@@ -6,12 +6,14 @@
 //! Versions are content hashes, so an unchanged configuration keeps its version across pushes
 //! and restarts (decision X3).
 
+mod access_log;
 mod cluster;
 mod endpoint;
 mod listener;
 mod route;
 mod secret;
 mod tls;
+mod trace;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -62,6 +62,7 @@ fn route(r: &model::Route) -> route::Route {
         }),
         action: Some(route::route::Action::Route(route::RouteAction {
             cluster_specifier: Some(specifier),
+            prefix_rewrite: r.prefix_rewrite.clone().unwrap_or_default(),
             ..Default::default()
         })),
         ..Default::default()

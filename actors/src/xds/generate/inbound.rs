@@ -41,6 +41,8 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             NetworkFilter::HttpConnectionManager(HttpConnectionManager {
                 stat_prefix,
                 http_filters: vec![HttpFilter::Router],
+                access_logs: Vec::new(),
+                tracing: None,
                 routes: HttpRoutes::Inline(RouteConfig {
                     name: format!("inbound:{service}"),
                     validate_clusters: true,
@@ -53,18 +55,19 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             NetworkFilter::TcpProxy(TcpProxy {
                 stat_prefix,
                 target: Target::Cluster(local),
+                access_logs: Vec::new(),
             })
         };
-        out.listener(Listener {
-            name: format!("inbound:{}:{}", iface.ip, iface.dataplane_port),
-            address: iface.ip,
-            port: iface.dataplane_port,
-            direction: Direction::Inbound,
-            filter_chain: FilterChain {
+        out.listener(Listener::new(
+            format!("inbound:{}:{}", iface.ip, iface.dataplane_port),
+            iface.ip,
+            iface.dataplane_port,
+            Direction::Inbound,
+            FilterChain {
                 filters: vec![filter],
                 tls: None,
             },
-        });
+        ));
     }
     builder.resources.overlay(out);
 }

@@ -10,8 +10,12 @@
 mod inbound;
 mod mtls;
 mod outbound;
+mod prometheus;
+mod traffic_log;
 mod traffic_permission;
 mod traffic_route;
+mod traffic_trace;
+mod transparent_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +43,15 @@ pub struct Input<'a> {
     pub spec: &'a DataplaneSpec,
     /// Its networking section.
     pub networking: &'a Networking,
+    /// What the proxy said of itself when it connected.
+    pub node: &'a Node,
+}
+
+/// What a proxy tells of itself on its ADS stream (node metadata) that generation reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    /// Envoy's admin port (`dataplane.admin.port`), 0 when it has none.
+    pub admin_port: u32,
 }
 
 /// One proxy's configuration under construction, with the decisions phases hand on.
@@ -61,8 +74,12 @@ const PHASES: &[Phase] = &[
     inbound::apply,
     traffic_route::apply,
     outbound::apply,
+    transparent_proxy::apply,
+    traffic_log::apply,
+    traffic_trace::apply,
     mtls::apply,
     traffic_permission::apply,
+    prometheus::apply,
 ];
 
 /// A generated configuration and what it was built from.
@@ -77,9 +94,20 @@ pub struct Generated {
     pub identity: Option<IdentityRequest>,
 }
 
-/// The configuration of `dataplane` in the mesh `state`, whose endpoints are `endpoints`.
-/// Anything but a Dataplane with `networking` yields an empty configuration.
+/// The configuration of `dataplane` in the mesh `state`, whose endpoints are `endpoints`, for
+/// a proxy that told nothing of itself.
 pub fn generate(state: &MeshState, endpoints: &EndpointIndex, dataplane: &Resource) -> Generated {
+    generate_for(state, endpoints, dataplane, &Node::default())
+}
+
+/// The configuration of `dataplane` in the mesh `state`, whose endpoints are `endpoints`, for
+/// the proxy `node`. Anything but a Dataplane with `networking` yields an empty configuration.
+pub fn generate_for(
+    state: &MeshState,
+    endpoints: &EndpointIndex,
+    dataplane: &Resource,
+    node: &Node,
+) -> Generated {
     let deps = Deps::of(&dataplane.meta.name);
     let Spec::Dataplane(spec) = &dataplane.spec else {
         return Generated {
@@ -99,6 +127,7 @@ pub fn generate(state: &MeshState, endpoints: &EndpointIndex, dataplane: &Resour
         dataplane,
         spec,
         networking,
+        node,
     };
     let mut builder = Builder {
         resources: Resources::default(),

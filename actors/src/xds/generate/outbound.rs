@@ -81,23 +81,26 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
                 stat_prefix,
                 http_filters: vec![HttpFilter::Router],
                 routes: HttpRoutes::Rds(route_name),
+                access_logs: Vec::new(),
+                tracing: None,
             })
         } else {
             NetworkFilter::TcpProxy(TcpProxy {
                 stat_prefix,
                 target,
+                access_logs: Vec::new(),
             })
         };
-        out.listener(Listener {
-            name: format!("outbound:{ip}:{port}"),
-            address: ip,
+        out.listener(Listener::new(
+            format!("outbound:{ip}:{port}"),
+            ip,
             port,
-            direction: Direction::Outbound,
-            filter_chain: FilterChain {
+            Direction::Outbound,
+            FilterChain {
                 filters: vec![filter],
                 tls: None,
             },
-        });
+        ));
     }
     builder.resources.overlay(out);
 }
@@ -110,6 +113,7 @@ pub fn virtual_host(service: &str, target: Target) -> VirtualHost {
         routes: vec![Route {
             prefix: "/".to_string(),
             target,
+            prefix_rewrite: None,
         }],
     }
 }

@@ -161,6 +161,7 @@ fn tcp_inbound_and_outbound() {
         &NetworkFilter::TcpProxy(TcpProxy {
             stat_prefix: "localhost_8081".into(),
             target: Target::Cluster("localhost:8081".into()),
+            access_logs: vec![],
         })
     );
     let local = &config.clusters[1];
@@ -190,6 +191,7 @@ fn tcp_inbound_and_outbound() {
         &NetworkFilter::TcpProxy(TcpProxy {
             stat_prefix: "backend".into(),
             target: Target::Cluster("backend".into()),
+            access_logs: vec![],
         })
     );
     // Implicit default route: every backend endpoint, at the dataplane port.
@@ -229,7 +231,8 @@ fn http_inbound_and_outbound() {
                 domains: vec!["*".into()],
                 routes: vec![Route {
                     prefix: "/".into(),
-                    target: Target::Cluster("localhost:8081".into())
+                    target: Target::Cluster("localhost:8081".into()),
+                    prefix_rewrite: None,
                 }],
             }],
         })
@@ -332,6 +335,7 @@ fn weighted_split_by_version_tcp() {
         &NetworkFilter::TcpProxy(TcpProxy {
             stat_prefix: "backend".into(),
             target: weighted(&[("backend{version=v1}", 90), ("backend{version=v2}", 10)]),
+            access_logs: vec![],
         })
     );
     assert!(config.route_configs.is_empty());
