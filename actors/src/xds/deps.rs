@@ -9,6 +9,7 @@ use crate::kinds::{Kind, Matcher, Spec};
 use crate::proto::Tags;
 use crate::selector::SERVICE_TAG;
 
+use super::generate::PASS_THROUGH;
 use super::policy;
 use super::snapshot::ChangeSummary;
 
@@ -68,12 +69,22 @@ pub fn may_select(policy: &Spec, dataplane: &DataplaneSpec) -> bool {
             .iter()
             .flat_map(|n| n.inbound.iter().map(|i| &i.tags))
     };
+    // With transparent proxying, `pass_through` is a destination too (its `catch_all`).
     let outbound_services = || {
-        dataplane
-            .networking
-            .iter()
+        let networking = dataplane.networking.iter();
+        let pass_through = networking
+            .clone()
+            .filter(|n| {
+                n.transparent_proxying
+                    .as_ref()
+                    .is_some_and(|t| t.redirect_port != 0)
+            })
+            .map(|_| PASS_THROUGH.to_string());
+        networking
             .flat_map(|n| &n.outbound)
-            .map(|o| Tags::from([(SERVICE_TAG.to_string(), o.service.clone())]))
+            .map(|o| o.service.clone())
+            .chain(pass_through)
+            .map(|service| Tags::from([(SERVICE_TAG.to_string(), service)]))
     };
     match (
         policy.kind().matcher(),
@@ -261,13 +272,25 @@ mod tests {
         );
         let summary = change(Kind::TrafficRoute, "from-web-to-db", None, Some(elsewhere));
         assert_eq!(affected(&state, &summary), Vec::<String>::new());
-        // Kinds no phase reads yet concern nobody; the Mesh concerns everybody.
+        // A TrafficLog concerns the proxies with an outbound it selects; the Mesh everybody.
         let log = resource(
             Kind::TrafficLog,
             "l",
             json!({"sources": [{"match": {"service": "*"}}], "destinations": [{"match": {"service": "*"}}]}),
         );
-        assert!(affected(&state, &change(Kind::TrafficLog, "l", None, Some(log))).is_empty());
+        assert_eq!(
+            affected(&state, &change(Kind::TrafficLog, "l", None, Some(log))),
+            ["other", "web"]
+        );
+        let trace = resource(
+            Kind::TrafficTrace,
+            "t",
+            json!({"selectors": [{"match": {"service": "db"}}]}),
+        );
+        assert_eq!(
+            affected(&state, &change(Kind::TrafficTrace, "t", None, Some(trace))),
+            ["db-1"]
+        );
         let mesh = change(Kind::Mesh, "m", None, None);
         assert_eq!(affected(&state, &mesh).len(), 4);
     }

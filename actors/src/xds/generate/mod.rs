@@ -17,6 +17,8 @@ mod traffic_route;
 mod traffic_trace;
 mod transparent_proxy;
 
+pub use transparent_proxy::PASS_THROUGH;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
