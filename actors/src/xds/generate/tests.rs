@@ -39,12 +39,21 @@ impl TestMesh {
     }
 
     fn generated(&self, dataplane: &str) -> Generated {
+        self.generated_for(dataplane, &Node::default())
+    }
+
+    fn generated_for(&self, dataplane: &str, node: &Node) -> Generated {
         let index = EndpointIndex::build(&self.state);
         let dp = self
             .state
             .get(Kind::Dataplane, dataplane)
             .expect("a dataplane");
-        generate(&self.state, &index, dp)
+        generate_for(&self.state, &index, dp, node)
+    }
+
+    fn with_mesh(mut self, spec: Value) -> TestMesh {
+        self.state.mesh = Arc::new(resource(Kind::Mesh, "default", 0, spec));
+        self
     }
 
     fn generate(&self, dataplane: &str) -> ProxyConfig {
@@ -909,4 +918,333 @@ fn a_permission_is_a_dependency_of_the_inbounds_it_selects() {
         .deps
         .policies
         .contains(&(Kind::TrafficPermission, "web-to-backend".to_string())));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transparent proxying, Prometheus, TrafficLog, TrafficTrace
+
+fn observed_mesh(mesh: Value, web_extra: Value) -> TestMesh {
+    let mut web = json!({"networking": {"address": "10.0.0.1",
+        "inbound": [{"port": 8080, "servicePort": 8081, "tags": {"service": "web", "protocol": "http"}}],
+        "outbound": [{"port": 10001, "service": "backend"}, {"port": 10002, "service": "db"}]}});
+    if let (Some(web), Some(extra)) = (web.as_object_mut(), web_extra.as_object()) {
+        for (k, v) in extra {
+            if k == "networking" {
+                for (nk, nv) in v.as_object().unwrap() {
+                    web["networking"][nk] = nv.clone();
+                }
+            } else {
+                web.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    TestMesh::new()
+        .with_mesh(mesh)
+        .dp("web-01", web)
+        .dp(
+            "backend-01",
+            json!({"networking": {"address": "10.0.0.2", "inbound": [{"port": 9000,
+                "tags": {"service": "backend", "protocol": "http"}}]}}),
+        )
+        .dp(
+            "db-01",
+            json!({"networking": {"address": "10.0.0.3", "inbound": [{"port": 5432,
+                "tags": {"service": "db", "protocol": "tcp"}}]}}),
+        )
+}
+
+fn prometheus_mesh() -> Value {
+    json!({"metrics": {"enabledBackend": "prom", "backends": [
+        {"name": "prom", "type": "prometheus", "conf": {"port": 5670, "path": "/metrics"}}]}})
+}
+
+fn metrics_route(config: &ProxyConfig) -> Option<(u32, Route)> {
+    let l = config
+        .listeners
+        .iter()
+        .find(|l| l.name == "kuma:metrics:prometheus")?;
+    let NetworkFilter::HttpConnectionManager(h) = &l.filter_chain.filters[0] else {
+        panic!("an HTTP connection manager")
+    };
+    let HttpRoutes::Inline(rc) = &h.routes else {
+        panic!("inline routes")
+    };
+    Some((l.port, rc.virtual_hosts[0].routes[0].clone()))
+}
+
+#[test]
+fn transparent_proxying_unbinds_listeners_and_adds_the_catch_all() {
+    let mesh = observed_mesh(
+        prometheus_mesh(),
+        json!({"networking": {"transparentProxying": {"redirectPort": 15001}}}),
+    );
+    let config = mesh
+        .generated_for("web-01", &Node { admin_port: 9901 })
+        .config;
+    for l in &config.listeners {
+        let redirected = l.name.starts_with("inbound:") || l.name.starts_with("outbound:");
+        assert_eq!(l.bind_to_port, !redirected, "{}", l.name);
+    }
+    let catch_all = listener(&config, "catch_all");
+    assert_eq!(
+        (catch_all.address.as_str(), catch_all.port),
+        ("0.0.0.0", 15001)
+    );
+    assert!(catch_all.use_original_dst && catch_all.bind_to_port);
+    assert_eq!(
+        catch_all.filter_chain.filters,
+        vec![NetworkFilter::TcpProxy(TcpProxy {
+            stat_prefix: "pass_through".into(),
+            target: Target::Cluster("pass_through".into()),
+            access_logs: vec![],
+        })]
+    );
+    let pass_through = config.clusters.iter().find(|c| c.name == "pass_through");
+    assert_eq!(
+        pass_through.map(|c| &c.discovery),
+        Some(&Discovery::OriginalDst)
+    );
+    // Without a redirect port nothing changes.
+    let plain = observed_mesh(json!({}), json!({})).generate("web-01");
+    assert!(plain
+        .listeners
+        .iter()
+        .all(|l| l.bind_to_port && !l.use_original_dst));
+    assert!(plain.listeners.iter().all(|l| l.name != "catch_all"));
+}
+
+#[test]
+fn the_prometheus_endpoint_needs_the_backend_an_admin_port_and_a_free_port() {
+    let node = Node { admin_port: 9901 };
+    let config = observed_mesh(prometheus_mesh(), json!({}))
+        .generated_for("web-01", &node)
+        .config;
+    let (port, route) = metrics_route(&config).expect("a metrics listener");
+    assert_eq!(port, 5670);
+    assert_eq!(route.prefix, "/metrics");
+    assert_eq!(route.prefix_rewrite.as_deref(), Some("/stats/prometheus"));
+    assert_eq!(route.target, Target::Cluster("kuma:envoy:admin".into()));
+    let admin = config
+        .clusters
+        .iter()
+        .find(|c| c.name == "kuma:envoy:admin")
+        .expect("the admin cluster");
+    let Discovery::Static(la) = &admin.discovery else {
+        panic!("static")
+    };
+    assert_eq!(
+        (&*la.endpoints[0].address, la.endpoints[0].port),
+        ("127.0.0.1", 9901)
+    );
+    // No admin port, no enabled backend: nothing.
+    let none = observed_mesh(prometheus_mesh(), json!({})).generate("web-01");
+    assert!(metrics_route(&none).is_none());
+    let disabled = json!({"metrics": {"backends": [{"name": "prom", "type": "prometheus"}]}});
+    let none = observed_mesh(disabled, json!({}))
+        .generated_for("web-01", &node)
+        .config;
+    assert!(metrics_route(&none).is_none());
+    // The Dataplane overrides port and path, field by field.
+    let own = observed_mesh(
+        prometheus_mesh(),
+        json!({"metrics": {"type": "prometheus", "conf": {"port": 7777}}}),
+    )
+    .generated_for("web-01", &node)
+    .config;
+    let (port, route) = metrics_route(&own).expect("a metrics listener");
+    assert_eq!((port, route.prefix.as_str()), (7777, "/metrics"));
+    // A port the Dataplane uses (its outbound 10001, its workload 8081) generates nothing.
+    for taken in [10001, 8081, 8080] {
+        let collides = observed_mesh(
+            prometheus_mesh(),
+            json!({"metrics": {"type": "prometheus", "conf": {"port": taken}}}),
+        )
+        .generated_for("web-01", &node)
+        .config;
+        assert!(metrics_route(&collides).is_none(), "port {taken}");
+    }
+}
+
+#[test]
+fn the_metrics_listener_has_no_tls_and_no_rbac_in_an_mtls_mesh() {
+    let mut mesh = prometheus_mesh();
+    mesh["mtls"] = json!({"enabledBackend": "ca", "backends": [{"name": "ca", "type": "builtin"}]});
+    let config = observed_mesh(mesh, json!({}))
+        .generated_for("web-01", &Node { admin_port: 9901 })
+        .config;
+    let metrics = listener(&config, "kuma:metrics:prometheus");
+    assert_eq!(metrics.filter_chain.tls, None);
+    assert_eq!(metrics.filter_chain.filters.len(), 1);
+    assert!(listener(&config, "inbound:10.0.0.1:8080")
+        .filter_chain
+        .tls
+        .is_some());
+}
+
+fn logging_mesh() -> Value {
+    json!({"logging": {"defaultBackend": "file", "backends": [
+        {"name": "file", "type": "file", "conf": {"path": "/var/log/access.log"}},
+        {"name": "tcp", "type": "tcp", "format": "%KUMA_MESH% %REQ(X-Trace)% %KUMA_SOURCE_ADDRESS%",
+         "conf": {"address": "logs:5000"}}]}})
+}
+
+fn access_logs_of<'a>(config: &'a ProxyConfig, name: &str) -> &'a [AccessLog] {
+    match &listener(config, name).filter_chain.filters[0] {
+        NetworkFilter::HttpConnectionManager(h) => &h.access_logs,
+        NetworkFilter::TcpProxy(t) => &t.access_logs,
+        NetworkFilter::Rbac(_) => panic!("no RBAC without mTLS"),
+    }
+}
+
+#[test]
+fn traffic_logs_go_on_the_outbounds_they_select_with_kumas_placeholders_substituted() {
+    let mesh = observed_mesh(logging_mesh(), json!({}))
+        .add(
+            Kind::TrafficLog,
+            "to-backend",
+            0,
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "backend"}}]}),
+        )
+        .add(
+            Kind::TrafficLog,
+            "to-db",
+            0,
+            json!({"sources": [{"match": {"service": "*"}}],
+                   "destinations": [{"match": {"service": "db"}}], "conf": {"backend": "tcp"}}),
+        );
+    let generated = mesh.generated("web-01");
+    let config = &generated.config;
+    let [AccessLog::File { path, format }] = access_logs_of(config, "outbound:127.0.0.1:10001")
+    else {
+        panic!("one file log on the backend outbound")
+    };
+    assert_eq!(path, "/var/log/access.log");
+    assert!(format
+        .starts_with("[%START_TIME%] default \"%REQ(:method)% %REQ(x-envoy-original-path?:path)%"));
+    assert!(format.ends_with("\"web\" \"backend\" \"10.0.0.1\" \"%UPSTREAM_HOST%\"\n"));
+    assert_eq!(
+        access_logs_of(config, "outbound:127.0.0.1:10002"),
+        [AccessLog::Grpc {
+            log_name: "logs:5000;default %REQ(x-trace)% 10.0.0.1:0\n".into(),
+            request_headers: vec!["x-trace".into()],
+            response_headers: vec![],
+        }]
+    );
+    assert!(access_logs_of(config, "inbound:10.0.0.1:8080").is_empty());
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::TrafficLog, "to-db".to_string())));
+    // A backend that does not exist logs nothing.
+    let unknown = observed_mesh(logging_mesh(), json!({})).add(
+        Kind::TrafficLog,
+        "nowhere",
+        0,
+        json!({"sources": [{"match": {"service": "*"}}],
+               "destinations": [{"match": {"service": "*"}}], "conf": {"backend": "nope"}}),
+    );
+    let config = unknown.generate("web-01");
+    assert!(access_logs_of(&config, "outbound:127.0.0.1:10001").is_empty());
+}
+
+#[test]
+fn the_pass_through_log_uses_the_tcp_default_and_names_the_destination_external() {
+    let mesh = observed_mesh(
+        logging_mesh(),
+        json!({"networking": {"transparentProxying": {"redirectPort": 15001}}}),
+    )
+    .add(
+        Kind::TrafficLog,
+        "outside",
+        0,
+        json!({"sources": [{"match": {"service": "*"}}],
+               "destinations": [{"match": {"service": "pass_through"}}]}),
+    );
+    let config = mesh.generate("web-01");
+    let [AccessLog::File { format, .. }] = access_logs_of(&config, "catch_all") else {
+        panic!("one log on catch_all")
+    };
+    assert!(format.contains("default 10.0.0.1(web)->%UPSTREAM_HOST%(external) took"));
+    assert!(access_logs_of(&config, "outbound:127.0.0.1:10001").is_empty());
+}
+
+fn tracing_mesh(url: &str) -> Value {
+    json!({"tracing": {"defaultBackend": "zipkin", "backends": [
+        {"name": "zipkin", "type": "zipkin", "sampling": 12.5, "conf": {"url": url}}]}})
+}
+
+fn tracing_of(config: &ProxyConfig, name: &str) -> Option<Tracing> {
+    match &listener(config, name).filter_chain.filters[0] {
+        NetworkFilter::HttpConnectionManager(h) => h.tracing.clone(),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_traffic_trace_puts_zipkin_on_every_http_connection_manager() {
+    let mesh = observed_mesh(
+        tracing_mesh("http://127.0.0.1:9411/api/v2/spans"),
+        json!({}),
+    )
+    .add(
+        Kind::TrafficTrace,
+        "all",
+        0,
+        json!({"selectors": [{"match": {"service": "*"}}]}),
+    );
+    let generated = mesh.generated("web-01");
+    let expected = Tracing {
+        sampling: Some(Percent(12.5)),
+        zipkin: Zipkin {
+            collector_cluster: "zipkin".into(),
+            collector_endpoint: "/api/v2/spans".into(),
+            trace_id_128bit: false,
+            version: ZipkinVersion::HttpJson,
+        },
+    };
+    assert_eq!(
+        tracing_of(&generated.config, "inbound:10.0.0.1:8080"),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        tracing_of(&generated.config, "outbound:127.0.0.1:10001"),
+        Some(expected)
+    );
+    let collector = generated
+        .config
+        .clusters
+        .iter()
+        .find(|c| c.name == "zipkin")
+        .expect("the collector's cluster");
+    let Discovery::StrictDns(la) = &collector.discovery else {
+        panic!("strict DNS")
+    };
+    assert_eq!(
+        (&*la.endpoints[0].address, la.endpoints[0].port),
+        ("127.0.0.1", 9411)
+    );
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::TrafficTrace, "all".to_string())));
+    // Zipkin's v1 path becomes v2's (X17); a dataplane the trace does not select: nothing.
+    let v1 = observed_mesh(tracing_mesh("http://z:9411/api/v1/spans"), json!({})).add(
+        Kind::TrafficTrace,
+        "only-db",
+        0,
+        json!({"selectors": [{"match": {"service": "db"}}]}),
+    );
+    assert_eq!(
+        tracing_of(&v1.generate("web-01"), "inbound:10.0.0.1:8080"),
+        None
+    );
+    let v1 = v1.add(
+        Kind::TrafficTrace,
+        "web",
+        0,
+        json!({"selectors": [{"match": {"service": "web"}}]}),
+    );
+    let traced = tracing_of(&v1.generate("web-01"), "inbound:10.0.0.1:8080").expect("traced");
+    assert_eq!(traced.zipkin.collector_endpoint, "/api/v2/spans");
 }
