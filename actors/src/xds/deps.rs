@@ -19,6 +19,8 @@ pub const POLICY_KINDS: &[Kind] = &[
     Kind::TrafficPermission,
     Kind::TrafficLog,
     Kind::TrafficTrace,
+    Kind::HealthCheck,
+    Kind::FaultInjection,
 ];
 
 /// The dependency keys of one generated configuration.
@@ -91,6 +93,12 @@ pub fn may_select(policy: &Spec, dataplane: &DataplaneSpec) -> bool {
         policy.as_connection_policy(),
         policy.as_dataplane_policy(),
     ) {
+        // A HealthCheck's destinations are the services routes send to, which a TrafficRoute
+        // can make any service: its sources alone decide.
+        (Some(Matcher::Outbound), Some(p), _) if policy.kind() == Kind::HealthCheck => p
+            .sources()
+            .iter()
+            .any(|s| policy::dataplane_matches(dataplane, &s.match_)),
         // Matcher B: sources select the Dataplane, destinations one of its outbound services.
         (Some(Matcher::Outbound), Some(p), _) => {
             p.sources()

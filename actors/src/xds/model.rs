@@ -329,8 +329,71 @@ pub struct HttpConnectionManager {
 /// An HTTP filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HttpFilter {
+    /// `envoy.filters.http.fault` (xDS §3.5), before the router.
+    Fault(Fault),
     /// `envoy.filters.http.router`.
     Router,
+}
+
+/// Faults injected into the requests of selected sources (xDS §3.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// A regex the request's `x-kuma-tags` header must match in full; the filter applies to
+    /// every request when `None`.
+    pub tags_regex: Option<String>,
+    /// A fixed delay.
+    pub delay: Option<FaultDelay>,
+    /// An abort with a status.
+    pub abort: Option<FaultAbort>,
+    /// A limit on the response's bandwidth.
+    pub response_rate_limit: Option<FaultRateLimit>,
+}
+
+/// A fixed delay of some requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultDelay {
+    /// How long.
+    pub fixed: Duration,
+    /// Of which requests.
+    pub percentage: Fraction,
+}
+
+/// An abort of some requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultAbort {
+    /// The HTTP status they get.
+    pub http_status: u32,
+    /// Of which requests.
+    pub percentage: Fraction,
+}
+
+/// A bandwidth limit on some responses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRateLimit {
+    /// KiB per second.
+    pub limit_kbps: u64,
+    /// Of which responses.
+    pub percentage: Fraction,
+}
+
+/// Envoy's fractional percent: `numerator` out of `denominator`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fraction {
+    /// The part.
+    pub numerator: u32,
+    /// The whole.
+    pub denominator: Denominator,
+}
+
+/// The wholes Envoy's fractional percent knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denominator {
+    /// 100.
+    Hundred,
+    /// 10,000.
+    TenThousand,
+    /// 1,000,000.
+    Million,
 }
 
 /// The route table of an HTTP connection manager.
@@ -355,6 +418,39 @@ pub struct Cluster {
     pub discovery: Discovery,
     /// mTLS to the endpoints, when the mesh has it.
     pub tls: Option<UpstreamTls>,
+    /// Health checking of its endpoints (xDS §3.4).
+    pub health: Health,
+}
+
+/// How a cluster checks its endpoints' health (xDS §3.4); nothing by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Active TCP checks.
+    pub active: Option<ActiveHealthCheck>,
+    /// Passive checks: outlier detection on consecutive 5xx.
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// An active TCP health check (connect only, no payload).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveHealthCheck {
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time a check may take.
+    pub timeout: Duration,
+    /// Failed checks before an endpoint is unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Passed checks before an endpoint is healthy again.
+    pub healthy_threshold: u32,
+}
+
+/// Outlier detection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// Time between ejection sweeps (Envoy's default when `None`).
+    pub interval: Option<Duration>,
+    /// Consecutive 5xx before an endpoint is ejected.
+    pub consecutive_5xx: u32,
 }
 
 /// How a cluster finds its endpoints.

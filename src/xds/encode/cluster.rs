@@ -2,7 +2,9 @@
 //! over ADS.
 
 use envoy_types::pb::envoy::config::cluster::v3 as cluster;
-use ursa_actors::xds::model::{Cluster, Discovery};
+use envoy_types::pb::envoy::config::core::v3 as core;
+use envoy_types::pb::google::protobuf::UInt32Value;
+use ursa_actors::xds::model::{ActiveHealthCheck, Cluster, Discovery, OutlierDetection};
 
 use super::endpoint::load_assignment;
 use super::{ads, duration};
@@ -17,6 +19,8 @@ pub fn cluster(c: &Cluster) -> cluster::Cluster {
         ..Default::default()
     };
     out.transport_socket = c.tls.as_ref().map(super::tls::upstream);
+    out.health_checks = c.health.active.iter().map(health_check).collect();
+    out.outlier_detection = c.health.outlier_detection.as_ref().map(outlier_detection);
     match &c.discovery {
         Discovery::Static(la) => {
             out.cluster_discovery_type =
@@ -44,4 +48,32 @@ pub fn cluster(c: &Cluster) -> cluster::Cluster {
         }
     }
     out
+}
+
+/// A TCP connect check: no payload to send or expect.
+fn health_check(h: &ActiveHealthCheck) -> core::HealthCheck {
+    core::HealthCheck {
+        interval: Some(duration(h.interval)),
+        timeout: Some(duration(h.timeout)),
+        unhealthy_threshold: Some(UInt32Value {
+            value: h.unhealthy_threshold,
+        }),
+        healthy_threshold: Some(UInt32Value {
+            value: h.healthy_threshold,
+        }),
+        health_checker: Some(core::health_check::HealthChecker::TcpHealthCheck(
+            core::health_check::TcpHealthCheck::default(),
+        )),
+        ..Default::default()
+    }
+}
+
+fn outlier_detection(o: &OutlierDetection) -> cluster::OutlierDetection {
+    cluster::OutlierDetection {
+        interval: o.interval.map(duration),
+        consecutive_5xx: Some(UInt32Value {
+            value: o.consecutive_5xx,
+        }),
+        ..Default::default()
+    }
 }

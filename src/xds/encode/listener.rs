@@ -163,6 +163,7 @@ fn http_connection_manager(h: &HttpConnectionManager) -> hcm::HttpConnectionMana
 
 fn http_filter(filter: &HttpFilter) -> hcm::HttpFilter {
     let (name, config) = match filter {
+        HttpFilter::Fault(f) => (super::fault::FAULT, pack_any(super::fault::http_fault(f))),
         HttpFilter::Router => (ROUTER, pack_any(Router::default())),
     };
     hcm::HttpFilter {

@@ -9,6 +9,7 @@
 mod access_log;
 mod cluster;
 mod endpoint;
+mod fault;
 mod listener;
 mod route;
 mod secret;
@@ -313,6 +314,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             discovery: Discovery::Eds,
             tls: None,
+            health: Default::default(),
         });
         let again = encoder.reencode(Some((&c, &third)), &d);
         assert!(

@@ -34,6 +34,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             }),
             name: local.clone(),
             tls: None,
+            health: Default::default(),
         });
         let stat_prefix = sanitize(&local);
         let filter = if Protocol::of(&inbound.tags) == Protocol::Http {

@@ -7,6 +7,8 @@
 //! assignment of every cluster a route can name) lives in the [`EndpointIndex`], maintained
 //! per change by the mesh actor; phases only look things up.
 
+mod fault_injection;
+mod health_check;
 mod inbound;
 mod mtls;
 mod outbound;
@@ -76,6 +78,8 @@ const PHASES: &[Phase] = &[
     inbound::apply,
     traffic_route::apply,
     outbound::apply,
+    health_check::apply,
+    fault_injection::apply,
     transparent_proxy::apply,
     traffic_log::apply,
     traffic_trace::apply,

@@ -45,6 +45,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
                 discovery: Discovery::Eds,
                 name: name.clone(),
                 tls: None,
+                health: Default::default(),
             });
             out.load_assignment(endpoints.assignment);
             branches.push(WeightedCluster {

@@ -46,6 +46,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
             }],
         }),
         tls: None,
+        health: Default::default(),
     });
     let routes = RouteConfig {
         name: String::new(),

@@ -1248,3 +1248,159 @@ fn a_traffic_trace_puts_zipkin_on_every_http_connection_manager() {
     let traced = tracing_of(&v1.generate("web-01"), "inbound:10.0.0.1:8080").expect("traced");
     assert_eq!(traced.zipkin.collector_endpoint, "/api/v2/spans");
 }
+
+fn http_filters_of(config: &ProxyConfig, name: &str) -> Vec<HttpFilter> {
+    match filter(config, name) {
+        NetworkFilter::HttpConnectionManager(h) => h.http_filters.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn fault_mesh(protocol: &str, conf: Value) -> TestMesh {
+    web_and_backend(protocol).add(
+        Kind::FaultInjection,
+        "slow-web",
+        0,
+        json!({"sources": [{"match": {"service": "web", "protocol": "http"}}],
+               "destinations": [{"match": {"service": "backend", "protocol": "http"}}],
+               "conf": conf}),
+    )
+}
+
+#[test]
+fn a_fault_injection_goes_before_the_router_of_the_http_inbounds_it_selects() {
+    let mesh = fault_mesh(
+        "http",
+        json!({"delay": {"percentage": 50.5, "value": "300ms"},
+               "abort": {"percentage": 100, "httpStatus": 503},
+               "responseBandwidth": {"percentage": 0.001, "limit": "2mbps"}}),
+    );
+    let generated = mesh.generated("backend-01");
+    let filters = http_filters_of(&generated.config, "inbound:10.0.0.2:9000");
+    let [HttpFilter::Fault(fault), HttpFilter::Router] = filters.as_slice() else {
+        panic!("fault then router: {filters:?}")
+    };
+    assert_eq!(
+        fault.tags_regex.as_deref(),
+        Some(r".*&protocol=[^&]*http[,&].*&service=[^&]*web[,&].*")
+    );
+    assert_eq!(
+        fault.delay,
+        Some(FaultDelay {
+            fixed: Duration::from_millis(300),
+            percentage: Fraction {
+                numerator: 5050,
+                denominator: Denominator::TenThousand
+            },
+        })
+    );
+    assert_eq!(
+        fault.abort,
+        Some(FaultAbort {
+            http_status: 503,
+            percentage: Fraction {
+                numerator: 100,
+                denominator: Denominator::Hundred
+            },
+        })
+    );
+    assert_eq!(
+        fault.response_rate_limit,
+        Some(FaultRateLimit {
+            limit_kbps: 2000,
+            percentage: Fraction {
+                numerator: 10,
+                denominator: Denominator::Million
+            },
+        })
+    );
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::FaultInjection, "slow-web".to_string())));
+    // The caller's side and its outbound are untouched.
+    let web = mesh.generate("web-01");
+    assert_eq!(
+        http_filters_of(&web, "inbound:10.0.0.1:8080"),
+        [HttpFilter::Router]
+    );
+    assert_eq!(
+        http_filters_of(&web, "outbound:127.0.0.1:10001"),
+        [HttpFilter::Router]
+    );
+}
+
+#[test]
+fn a_tcp_inbound_never_gets_the_fault_filter() {
+    let mesh = fault_mesh(
+        "tcp",
+        json!({"abort": {"percentage": 100, "httpStatus": 503}}),
+    );
+    let config = mesh.generate("backend-01");
+    assert!(matches!(
+        filter(&config, "inbound:10.0.0.2:9000"),
+        NetworkFilter::TcpProxy(_)
+    ));
+}
+
+#[test]
+fn a_health_check_goes_on_every_cluster_of_its_destination_service() {
+    let mesh = split_90_10(web_and_backend("http")).add(
+        Kind::HealthCheck,
+        "backend-hc",
+        0,
+        json!({"sources": [{"match": {"service": "web"}}],
+               "destinations": [{"match": {"service": "backend"}}],
+               "conf": {"activeChecks": {"interval": "2s", "timeout": "500ms",
+                                         "unhealthyThreshold": 3, "healthyThreshold": 1},
+                        "passiveChecks": {"unhealthyThreshold": 5, "penaltyInterval": "10s"}}}),
+    );
+    let generated = mesh.generated("web-01");
+    let expected = Health {
+        active: Some(ActiveHealthCheck {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_millis(500),
+            unhealthy_threshold: 3,
+            healthy_threshold: 1,
+        }),
+        outlier_detection: Some(OutlierDetection {
+            interval: Some(Duration::from_secs(10)),
+            consecutive_5xx: 5,
+        }),
+    };
+    let backend_clusters: Vec<_> = generated
+        .config
+        .clusters
+        .iter()
+        .filter(|c| c.name.starts_with("backend"))
+        .collect();
+    assert_eq!(backend_clusters.len(), 2, "{backend_clusters:?}");
+    for cluster in backend_clusters {
+        assert_eq!(cluster.health, expected, "{}", cluster.name);
+    }
+    let local = generated
+        .config
+        .clusters
+        .iter()
+        .find(|c| c.name == "localhost:8081")
+        .expect("the local cluster");
+    assert_eq!(local.health, Health::default());
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::HealthCheck, "backend-hc".to_string())));
+    // Sources that do not select the caller: no health checks.
+    let other = web_and_backend("http").add(
+        Kind::HealthCheck,
+        "from-db",
+        0,
+        json!({"sources": [{"match": {"service": "db"}}],
+               "destinations": [{"match": {"service": "backend"}}],
+               "conf": {"passiveChecks": {"unhealthyThreshold": 5, "penaltyInterval": "10s"}}}),
+    );
+    let config = other.generate("web-01");
+    assert!(config
+        .clusters
+        .iter()
+        .all(|c| c.health == Health::default()));
+}

@@ -120,6 +120,7 @@ fn zipkin(backend: &TracingBackend) -> Option<Collector> {
                 }],
             }),
             tls: None,
+            health: Default::default(),
         },
     })
 }

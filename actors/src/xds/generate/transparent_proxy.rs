@@ -47,6 +47,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         connect_timeout: CONNECT_TIMEOUT,
         discovery: Discovery::OriginalDst,
         tls: None,
+        health: Default::default(),
     });
     builder.resources.overlay(out);
 }
