@@ -328,6 +328,55 @@ fn prometheus() -> String {
     mesh.render_for("web-01", &Node { admin_port: 9901 })
 }
 
+/// The fault filter before the router of an HTTP inbound, for callers tagged `service: web`
+/// or `version: v2`, with a delay, an abort and a bandwidth limit (decimal percentages, X7).
+fn fault_injection() -> String {
+    let mesh = TestMesh::new()
+        .dp(
+            "web-01",
+            web("http", json!([{"port": 10001, "service": "backend"}])),
+        )
+        .add(
+            Kind::FaultInjection,
+            "backend-faults",
+            json!({"sources": [{"match": {"service": "web", "protocol": "http"}},
+                               {"match": {"version": "v2", "protocol": "http"}}],
+                   "destinations": [{"match": {"service": "backend", "protocol": "http"}}],
+                   "conf": {"delay": {"percentage": 50.5, "value": "300ms"},
+                            "abort": {"percentage": 10, "httpStatus": 503},
+                            "responseBandwidth": {"percentage": 0.001, "limit": "50kbps"}}}),
+        );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("backend-01")
+}
+
+/// Active TCP checks and outlier detection on both clusters of a service split by version.
+fn health_check() -> String {
+    let mesh = TestMesh::new()
+        .dp(
+            "web-01",
+            web("http", json!([{"port": 10001, "service": "backend"}])),
+        )
+        .add(
+            Kind::TrafficRoute,
+            "backend-split",
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": [{"weight": 50, "destination": {"service": "backend", "version": "v1"}},
+                            {"weight": 50, "destination": {"service": "backend", "version": "v2"}}]}),
+        )
+        .add(
+            Kind::HealthCheck,
+            "backend-health",
+            json!({"sources": [{"match": {"service": "web"}}],
+                   "destinations": [{"match": {"service": "backend"}}],
+                   "conf": {"activeChecks": {"interval": "10s", "timeout": "2s",
+                                             "unhealthyThreshold": 3, "healthyThreshold": 1},
+                            "passiveChecks": {"unhealthyThreshold": 5, "penaltyInterval": "30s"}}}),
+        );
+    let mesh = backend(mesh, "backend-01", "10.0.0.2", "v1", "http");
+    backend(mesh, "backend-02", "10.0.0.3", "v2", "http").render("web-01")
+}
+
 /// Listeners that do not bind, `catch_all` and `pass_through`.
 fn transparent_proxy() -> String {
     let mesh = TestMesh::new().dp(
@@ -353,6 +402,16 @@ fn traffic_trace_with_zipkin() {
 #[test]
 fn prometheus_endpoint() {
     check("prometheus", &prometheus());
+}
+
+#[test]
+fn fault_injection_on_an_http_inbound() {
+    check("fault-injection", &fault_injection());
+}
+
+#[test]
+fn health_checks_on_every_cluster_of_a_service() {
+    check("health-check", &health_check());
 }
 
 #[test]
@@ -595,6 +654,7 @@ fn pool() -> &'static DescriptorPool {
             "envoy/extensions/access_loggers/file/v3/file.proto",
             "envoy/extensions/access_loggers/grpc/v3/als.proto",
             "envoy/config/trace/v3/zipkin.proto",
+            "envoy/extensions/filters/http/fault/v3/fault.proto",
         ];
         let mut compiler = protox::Compiler::new(includes).expect("proto include paths");
         compiler.include_imports(true);

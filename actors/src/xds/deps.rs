@@ -324,6 +324,36 @@ mod tests {
             "matcher A"
         );
         assert!(!may_select(&trace(json!({"service": "db"})), &web));
+        let fault = |dst: &str| {
+            spec(
+                Kind::FaultInjection,
+                json!({"sources": [{"match": {"service": "*", "protocol": "http"}}],
+                       "destinations": [{"match": {"service": dst, "protocol": "http"}}],
+                       "conf": {"abort": {"percentage": 100, "httpStatus": 503}}}),
+            )
+        };
+        assert!(
+            !may_select(&fault("web"), &web),
+            "web's inbound is not http"
+        );
+        assert!(!may_select(&fault("backend"), &web));
+        let any_protocol = spec(
+            Kind::FaultInjection,
+            json!({"sources": [{"match": {"service": "*"}}],
+                   "destinations": [{"match": {"service": "web"}}]}),
+        );
+        assert!(may_select(&any_protocol, &web), "matcher C: by inbound");
+        // A HealthCheck's destination may be any service a route sends to: sources decide.
+        let health = |src: &str| {
+            spec(
+                Kind::HealthCheck,
+                json!({"sources": [{"match": {"service": src}}],
+                       "destinations": [{"match": {"service": "elsewhere"}}],
+                       "conf": {"passiveChecks": {"unhealthyThreshold": 3, "penaltyInterval": "5s"}}}),
+            )
+        };
+        assert!(may_select(&health("web"), &web));
+        assert!(!may_select(&health("db"), &web));
         assert!(!may_select(&Spec::empty(Kind::Mesh), &web));
     }
 }
