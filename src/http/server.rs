@@ -45,6 +45,19 @@ pub struct ServeOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+impl ServeOptions {
+    /// A one-worker plain-HTTP server that ignores signals (bootstrap, diagnostics, admin).
+    pub fn internal(name: &'static str, limits: &HttpLimits) -> ServeOptions {
+        ServeOptions {
+            name,
+            workers: 1,
+            limits: limits.clone(),
+            handle_signals: false,
+            tls: None,
+        }
+    }
+}
+
 /// The total connection cap `limits.http.maxConnections` means (0: a quarter of the file
 /// descriptors the process may open, at least 64).
 pub fn connection_cap(limits: &HttpLimits) -> usize {

@@ -22,7 +22,6 @@ pub fn http_fault(f: &Fault) -> fault::HttpFault {
             fault_delay_secifier: Some(common::fault_delay::FaultDelaySecifier::FixedDelay(
                 duration(d.fixed),
             )),
-            ..Default::default()
         }),
         abort: f.abort.as_ref().map(|a| fault::FaultAbort {
             percentage: Some(percent(a.percentage)),

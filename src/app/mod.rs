@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web::{self, Bytes};
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use serde_json::json;
 use tokio::sync::watch;
 use ursa_actors::config::{Config, StoreType};
@@ -29,6 +28,12 @@ use crate::metered::Metered;
 use crate::xds::ads::Ads;
 use crate::xds::identity::Issuer;
 use crate::xds::tls::XdsTls;
+
+mod index;
+mod xds;
+
+use index::{catalog, hostname, json_bytes};
+use xds::start_xds;
 
 /// The Kuma version whose API Ursa serves, shown as `version` by `GET /` (D20): Kuma's GUI
 /// builds its documentation links from it. Ursa's own version is `ursaVersion`.
@@ -338,39 +343,21 @@ pub async fn start_with_store(
             .with_xds_ca(xds_tls.as_ref().map(|t| t.trusted_ca_pem.clone())),
         body_timeout: limits.read_body_timeout.0,
     });
-    let bootstrap = serve(
-        vec![bootstrap_listener],
-        &ServeOptions {
-            name: "bootstrap",
-            workers: 1,
-            limits: limits.clone(),
-            handle_signals: false,
-            tls: None,
-        },
+    let bootstrap = serve_on(
+        (bootstrap_listener, bootstrap_addr, "bootstrapServer.port"),
+        ServeOptions::internal("bootstrap", &limits),
         move |cfg| bootstrap::configure(bootstrap_state.clone())(cfg),
-    )
-    .map_err(|source| StartError::Bind {
-        addr: bootstrap_addr.to_string(),
-        key: "bootstrapServer.port",
-        source,
-    })?;
+    )?;
 
-    let diagnostics = serve(
-        vec![diagnostics_listener],
-        &ServeOptions {
-            name: "diagnostics",
-            workers: 1,
-            limits: limits.clone(),
-            handle_signals: false,
-            tls: None,
-        },
+    let diagnostics = serve_on(
+        (
+            diagnostics_listener,
+            diagnostics_addr,
+            "xdsServer.diagnosticsPort",
+        ),
+        ServeOptions::internal("diagnostics", &limits),
         diagnostics::configure(metrics.clone(), Arc::new(Readiness::new(store))),
-    )
-    .map_err(|source| StartError::Bind {
-        addr: diagnostics_addr.to_string(),
-        key: "xdsServer.diagnosticsPort",
-        source,
-    })?;
+    )?;
 
     let state = web::Data::new(ApiState {
         registry,
@@ -407,22 +394,11 @@ pub async fn start_with_store(
             .then_some(dataplane_tokens),
         body_timeout: limits.read_body_timeout.0,
     });
-    let admin = serve(
-        vec![admin_listener],
-        &ServeOptions {
-            name: "admin",
-            workers: 1,
-            limits: limits.clone(),
-            handle_signals: false,
-            tls: None,
-        },
+    let admin = serve_on(
+        (admin_listener, admin_addr, "adminServer.local.port"),
+        ServeOptions::internal("admin", &limits),
         admin::configure(admin_state),
-    )
-    .map_err(|source| StartError::Bind {
-        addr: admin_addr.to_string(),
-        key: "adminServer.local.port",
-        source,
-    })?;
+    )?;
     let mut https_addr = None;
     let https = match https {
         None => None,
@@ -498,107 +474,24 @@ pub async fn start_with_store(
     })
 }
 
-/// Runs the ADS server on its own multi-threaded tokio runtime, so encoding and streaming for
-/// many proxies never competes with the actors' thread.
-fn start_xds(
-    listener: TcpListener,
-    ads: Ads,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) -> Result<(watch::Sender<bool>, std::thread::JoinHandle<()>), StartError> {
-    let (shutdown_tx, mut shutdown_rx) = watch::channel(false);
-    listener.set_nonblocking(true).map_err(StartError::Xds)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ursa-xds")
-        .enable_all()
-        .build()
-        .map_err(StartError::Xds)?;
-    let ads = ads.with_shutdown(shutdown_rx.clone());
-    let thread = std::thread::Builder::new()
-        .name("ursa-xds".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(error = %e, "xDS server could not listen");
-                        return;
-                    }
-                };
-                let shutdown = async move {
-                    while !*shutdown_rx.borrow_and_update() {
-                        if shutdown_rx.changed().await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let service = AggregatedDiscoveryServiceServer::new(ads);
-                let served = match tls {
-                    Some(tls) => {
-                        let incoming = crate::xds::tls::incoming(listener, tls);
-                        tonic::transport::Server::builder()
-                            .serve_with_incoming_shutdown(service, incoming, shutdown)
-                            .await
-                    }
-                    None => {
-                        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                        tonic::transport::Server::builder()
-                            .serve_with_incoming_shutdown(service, incoming, shutdown)
-                            .await
-                    }
-                };
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "xDS server failed");
-                }
-            });
-        })
-        .map_err(StartError::Xds)?;
-    Ok((shutdown_tx, thread))
+/// Serves `configure` on a bound socket; a failure names the socket's config key.
+fn serve_on<F>(
+    (listener, addr, key): (TcpListener, SocketAddr, &'static str),
+    options: ServeOptions,
+    configure: F,
+) -> Result<Server, StartError>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    serve(vec![listener], &options, configure).map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        key,
+        source,
+    })
 }
 
 fn spawn_server(server: Server) -> ServerHandle {
     let handle = server.handle();
     actix_web::rt::spawn(server);
     handle
-}
-
-fn json_bytes(v: &serde_json::Value) -> Bytes {
-    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
-}
-
-/// `GET /catalog` (§3.3). The admin server listens on loopback only; the dataplane-token API
-/// is the admin server's, and advertised only while it is on (Kuma's rule), so `ursa-dp`
-/// knows it needs a token.
-fn catalog(config: &Config) -> serde_json::Value {
-    let admin = ursa_wire::LocalAndPublic {
-        local_url: format!("http://localhost:{}", config.admin_server.local.port),
-        public_url: String::new(),
-    };
-    let catalog = ursa_wire::Catalog {
-        apis: ursa_wire::CatalogApis {
-            bootstrap: ursa_wire::Url {
-                url: config.api_server.catalog.bootstrap.url.clone(),
-            },
-            dataplane_token: if config.admin_server.apis.dataplane_token.enabled {
-                admin.clone()
-            } else {
-                ursa_wire::LocalAndPublic::default()
-            },
-            admin,
-            monitoring_assignment: ursa_wire::Url {
-                url: config.api_server.catalog.monitoring_assignment.url.clone(),
-            },
-        },
-    };
-    serde_json::to_value(catalog).unwrap_or_default()
-}
-
-/// The machine's hostname, read once at start-up.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
