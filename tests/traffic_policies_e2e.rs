@@ -60,6 +60,19 @@ impl Cp {
         (sidecar, out)
     }
 
+    /// Callers `web` and `other` of `backend`, once both reach it; their sidecars and
+    /// outbound ports.
+    fn web_and_other(&self) -> ([Sidecar; 2], u16, u16) {
+        let (web, web_out) = self.caller("web-1", "web");
+        let (other, other_out) = self.caller("other-1", "other");
+        for port in [web_out, other_out] {
+            eventually("traffic to backend", Duration::from_secs(60), || {
+                get(port).filter(|b| b == "backend")
+            });
+        }
+        ([web, other], web_out, other_out)
+    }
+
     fn put(&self, path: &str, body: Value) {
         let r = self.server.put_json(path, &body);
         assert!(
@@ -112,13 +125,7 @@ fn fault_injection(conf: Value) -> Value {
 fn an_abort_answers_every_selected_request_until_the_policy_is_deleted() {
     let cp = Cp::start("fault-abort");
     let backend = cp.backend("backend-1", "backend");
-    let (_web, web_out) = cp.caller("web-1", "web");
-    let (_other, other_out) = cp.caller("other-1", "other");
-    for port in [web_out, other_out] {
-        eventually("traffic to backend", Duration::from_secs(60), || {
-            get(port).filter(|b| b == "backend")
-        });
-    }
+    let (_callers, web_out, other_out) = cp.web_and_other();
     cp.put(
         "/meshes/default/fault-injections/web-faults",
         fault_injection(json!({"abort": {"percentage": 100, "httpStatus": 503}})),
@@ -153,13 +160,7 @@ fn an_abort_answers_every_selected_request_until_the_policy_is_deleted() {
 fn a_delay_slows_the_selected_source_only() {
     let cp = Cp::start("fault-delay");
     let backend = cp.backend("backend-1", "backend");
-    let (_web, web_out) = cp.caller("web-1", "web");
-    let (_other, other_out) = cp.caller("other-1", "other");
-    for port in [web_out, other_out] {
-        eventually("traffic to backend", Duration::from_secs(60), || {
-            get(port).filter(|b| b == "backend")
-        });
-    }
+    let (_callers, web_out, other_out) = cp.web_and_other();
     let delay = Duration::from_millis(300);
     cp.put(
         "/meshes/default/fault-injections/web-faults",

@@ -15,23 +15,13 @@ use crate::selector::{Selector, MATCH_ALL};
 use crate::xds::model::{
     Denominator, Fault, FaultAbort, FaultDelay, FaultRateLimit, Fraction, HttpFilter, NetworkFilter,
 };
-use crate::xds::names::InboundIface;
-use crate::xds::policy;
 
+use super::inbound::with_inbound_policies;
 use super::{Builder, Input};
 
 /// Adds the fault filter to the HTTP inbounds a FaultInjection selects.
 pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
-    let inbounds: Vec<_> = input
-        .networking
-        .inbound
-        .iter()
-        .filter_map(|i| InboundIface::resolve(input.networking, i).map(|iface| (i, iface)))
-        .collect();
-    let tags: Vec<_> = inbounds.iter().map(|(i, _)| &i.tags).collect();
-    let selected =
-        policy::select_inbound_policies(input.state.typed::<FaultInjectionSpec>(), &tags);
-    for ((_, iface), chosen) in inbounds.iter().zip(selected) {
+    for (name, chosen) in with_inbound_policies::<FaultInjectionSpec>(input) {
         let Some((policy, spec)) = chosen else {
             continue;
         };
@@ -42,7 +32,6 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         let Some(fault) = fault(spec) else {
             continue;
         };
-        let name = format!("inbound:{}:{}", iface.ip, iface.dataplane_port);
         let Some(listener) = builder.resources.listeners.get_mut(&name) else {
             continue;
         };

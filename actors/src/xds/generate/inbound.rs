@@ -10,6 +10,9 @@ use crate::xds::names::{
     alt_stat_name, sanitize, InboundIface, Protocol, CONNECT_TIMEOUT, TAGS_HEADER,
 };
 
+use crate::kinds::{ConnectionPolicy, KindSpec};
+use crate::xds::policy::{self, Typed};
+
 use super::outbound::virtual_host;
 use super::{Builder, Input, Resources};
 
@@ -71,4 +74,29 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         ));
     }
     builder.resources.overlay(out);
+}
+
+/// The listener name of each resolvable inbound with the policy of kind `P` that selects it
+/// best (matcher C), in inbound order.
+pub fn with_inbound_policies<'a, P: ConnectionPolicy + KindSpec + 'static>(
+    input: &Input<'a>,
+) -> Vec<(String, Option<Typed<'a, P>>)> {
+    let inbounds: Vec<_> = input
+        .networking
+        .inbound
+        .iter()
+        .filter_map(|i| InboundIface::resolve(input.networking, i).map(|iface| (i, iface)))
+        .collect();
+    let tags: Vec<_> = inbounds.iter().map(|(i, _)| &i.tags).collect();
+    let selected = policy::select_inbound_policies(input.state.typed::<P>(), &tags);
+    inbounds
+        .into_iter()
+        .zip(selected)
+        .map(|((_, iface), chosen)| {
+            (
+                format!("inbound:{}:{}", iface.ip, iface.dataplane_port),
+                chosen,
+            )
+        })
+        .collect()
 }

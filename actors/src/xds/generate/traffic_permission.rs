@@ -8,9 +8,9 @@ use crate::kinds::traffic_permission::TrafficPermissionSpec;
 use crate::kinds::Kind;
 use crate::selector::{MATCH_ALL, SERVICE_TAG};
 use crate::xds::model::{NetworkFilter, Principal, Rbac, RbacPolicy};
-use crate::xds::names::{sanitize, InboundIface};
-use crate::xds::policy;
+use crate::xds::names::sanitize;
 
+use super::inbound::with_inbound_policies;
 use super::mtls::enabled_backend;
 use super::{Builder, Input};
 
@@ -19,17 +19,7 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
     if enabled_backend(input.state).is_none() {
         return;
     }
-    let inbounds: Vec<_> = input
-        .networking
-        .inbound
-        .iter()
-        .filter_map(|i| InboundIface::resolve(input.networking, i).map(|iface| (i, iface)))
-        .collect();
-    let tags: Vec<_> = inbounds.iter().map(|(i, _)| &i.tags).collect();
-    let selected =
-        policy::select_inbound_policies(input.state.typed::<TrafficPermissionSpec>(), &tags);
-    for ((_, iface), chosen) in inbounds.iter().zip(selected) {
-        let name = format!("inbound:{}:{}", iface.ip, iface.dataplane_port);
+    for (name, chosen) in with_inbound_policies::<TrafficPermissionSpec>(input) {
         let policies = match chosen {
             None => Vec::new(),
             Some((permission, spec)) => {
