@@ -86,3 +86,43 @@ fn each_store_failure_has_its_status_on_every_write_path() {
     assert_eq!(r.status, 500);
     assert!(!r.text().contains("hunter2"), "{}", r.text());
 }
+
+/// A mesh being deleted (its delete waits on the store) refuses writes as if it were gone: a
+/// Dataplane "mesh not found" (400), and once deleted an insight 404 (its Dataplane went with
+/// it). The actor answers the same while the delete is under way (its own test, in
+/// `mesh_actor::tests::overlay`); this is what reaches the client.
+#[test]
+fn writes_into_a_mesh_being_deleted_answer_as_after_the_delete() {
+    let store = FakeStore::new();
+    let server = std::sync::Arc::new(TestServer::start_on(store.dyn_store(), &[]));
+    assert_eq!(server.put_json("/meshes/m", &mesh("m")).status, 201);
+    let mut dp = dataplane("dp");
+    dp["mesh"] = json!("m");
+    assert_eq!(server.put_json("/meshes/m/dataplanes/dp", &dp).status, 201);
+    store.hold(ursa_actors::testing::Hold::Commits);
+    let deleting = {
+        let server = server.clone();
+        std::thread::spawn(move || server.delete("/meshes/m").status)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.held().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mesh delete never reached the store"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let r = server.put_json("/meshes/m/dataplanes/dp", &dp);
+    assert_eq!(
+        (r.status, r.json()["details"].clone()),
+        (400, json!("Mesh is not found")),
+        "{}",
+        r.text()
+    );
+    store.unhold();
+    assert_eq!(deleting.join().expect("delete thread"), 200);
+    let insight = json!({"type": "DataplaneInsight", "mesh": "m", "name": "dp",
+        "subscriptions": [{"id": "s", "controlPlaneInstanceId": "cp"}]});
+    let r = server.put_json("/meshes/m/dataplane-insights/dp", &insight);
+    assert_eq!(r.status, 404, "after the delete: {}", r.text());
+}

@@ -33,6 +33,17 @@ pub enum Error {
     ActorGone,
 }
 
+impl Error {
+    /// A write of `kind` into `mesh`, which is gone or going: an owned kind's owner went with
+    /// the mesh (as its own check answers once the mesh is gone), any other kind names the mesh.
+    pub fn mesh_gone(kind: crate::Kind, mesh: &str) -> Error {
+        match kind.owner() {
+            Some(_) => Error::NotFound,
+            None => Error::MeshNotFound(mesh.to_string()),
+        }
+    }
+}
+
 /// The one conversion of a store's outcome into the domain's, whichever path (`?`, `into()`,
 /// [`OpError::create`]) it takes: a refusal of the store is what the caller asked for being
 /// wrong (a key taken or changed meanwhile, a resource gone), not a failure of the store.

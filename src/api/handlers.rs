@@ -235,7 +235,15 @@ pub async fn put_resource(
     // the request's thread, not on the actor's.
     let spec =
         MeshScopedSpec::new(spec).map_err(|v| ApiError::domain(op.into(), Error::Invalid(v)))?;
-    let missing_mesh = || ApiError::domain(Title::Create, Error::MeshNotFound(mesh.to_string()));
+    // The mesh went away while the request was in flight: answer as if it were already gone.
+    let missing_mesh = || {
+        let error = Error::mesh_gone(kind, mesh);
+        let title = match error {
+            Error::MeshNotFound(_) => Title::Create,
+            _ => op.into(),
+        };
+        ApiError::domain(title, error)
+    };
     let addr = state.registry.get(mesh).ok_or_else(missing_mesh)?;
     match addr
         .send(PutResource {
@@ -246,8 +254,6 @@ pub async fn put_resource(
         .await
     {
         Ok(Ok(op)) => Ok(put_response(op)),
-        // The mesh is being deleted, or was while the request was in flight: answer as if it
-        // were already gone.
         Ok(Err(OpError {
             error: Error::MeshNotFound(_),
             ..

@@ -312,7 +312,7 @@ impl Handler<PutResource> for MeshActor {
             Box::pin(std::future::ready(Err(OpError { op, error })))
         };
         if self.writes.closing {
-            return fail(Error::MeshNotFound(self.name().to_string()));
+            return fail(Error::mesh_gone(kind, self.name()));
         }
         if kind
             .owner()

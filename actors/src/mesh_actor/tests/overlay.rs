@@ -72,3 +72,44 @@ async fn a_delete_of_a_pending_create_follows_it_in_the_batch() {
         Err(Error::NotFound)
     );
 }
+
+/// Once the mesh's delete is under way, a write answers as it would after the delete: an
+/// insight 404 (its Dataplane goes with the mesh, even if committed state still shows it),
+/// another kind "mesh not found". A client racing the delete sees a sequential answer.
+#[actix::test]
+async fn writes_into_a_closing_mesh_answer_as_after_its_delete() {
+    let store = FakeStore::new();
+    let addr = start(&store);
+    put(&addr, "dp", 1).await.unwrap();
+    store.hold(Hold::Commits);
+    let deleting = addr.send(crate::mesh_actor::DeleteMeshContents {
+        write: Default::default(),
+    });
+    store.wait_held(1).await;
+    let insight = Kind::DataplaneInsight
+        .decode(json!({"subscriptions": [{"id": "s", "controlPlaneInstanceId": "cp"}]}))
+        .expect("valid insight");
+    let send = |spec: Spec| {
+        addr.send(PutResource {
+            name: "dp".into(),
+            spec: crate::kinds::MeshScopedSpec::new(spec).expect("mesh scoped"),
+            write: Default::default(),
+        })
+    };
+    assert_eq!(
+        bounded("insight", send(insight)).await.unwrap(),
+        Err(OpError {
+            op: Op::Create,
+            error: Error::NotFound
+        })
+    );
+    assert_eq!(
+        bounded("dataplane", send(dataplane(2))).await.unwrap(),
+        Err(OpError {
+            op: Op::Update,
+            error: Error::MeshNotFound("m".into())
+        })
+    );
+    store.unhold();
+    assert_eq!(bounded("delete", deleting).await.unwrap(), Ok(()));
+}
