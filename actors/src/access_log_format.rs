@@ -1,9 +1,11 @@
 //! The grammar of Envoy access-log format strings as Kuma 0.5.0 checks it for Mesh logging
 //! backends (§6.12), with Kuma's exact error strings.
 //!
-//! Text is literal until `%`; each `%` must start a command operator `%COMMAND%`,
-//! `%COMMAND(ARGS)%`, `%COMMAND:LIMIT%` or `%COMMAND(ARGS):LIMIT%` (Kuma's regex
-//! `^%([A-Z_0-9]+)(?:\(([^\)]*)\))?(?:[:]([0-9]+))?%`), then per-command rules apply.
+//! [`ursa_wire::log_format`] splits a format into text and `%COMMAND(ARGS):LIMIT%` operators
+//! (the same tokenizer `ursa-dp` renders with); a `%` that starts no operator is an error, then
+//! per-command rules apply.
+
+use ursa_wire::log_format::{tokenize, Operator, Token};
 
 use crate::validation::go_quote;
 
@@ -14,158 +16,99 @@ pub fn validate(format: &str) -> Result<(), String> {
 }
 
 fn parse(format: &str) -> Result<(), String> {
-    let bytes = format.as_bytes();
-    let mut pos = 0;
-    while pos < bytes.len() {
-        if bytes[pos] != b'%' {
-            pos += 1;
-            continue;
+    for token in tokenize(format) {
+        match token {
+            Ok(Token::Text(_)) => {}
+            Ok(Token::Operator(op)) => check(&op)?,
+            Err(stray) => {
+                return Err(format!(
+                    "expected a command operator to start at position {}, instead got: {}",
+                    stray.position + 1,
+                    go_quote(stray.rest)
+                ))
+            }
         }
-        // `%` is ASCII, so `pos` is a char boundary.
-        let tail = &format[pos..];
-        let Some(op) = Operator::match_at(tail) else {
-            return Err(format!(
-                "expected a command operator to start at position {}, instead got: {}",
-                pos + 1,
-                go_quote(tail)
-            ));
-        };
-        op.check()?;
-        pos += op.token.len();
     }
     Ok(())
 }
 
-/// One `%COMMAND(ARGS):LIMIT%` token, split the way Kuma's regex splits it.
-struct Operator<'a> {
-    token: &'a str,
-    command: &'a str,
-    /// The parenthesised arguments, `None` when there were no parentheses.
-    args: Option<&'a str>,
-    limit: &'a str,
+/// Kuma's per-command rules on one operator.
+fn check(op: &Operator<'_>) -> Result<(), String> {
+    let token = go_quote(op.token);
+    let args = op.args.unwrap_or("");
+    // Kuma's `hasNoArguments`: no parentheses at all (an empty `()` counts as arguments).
+    let no_arguments = op.args.is_none();
+    match op.command {
+        "REQ" | "RESP" | "TRAILER" => {
+            if no_arguments {
+                return Err(format!(
+                    "command \"%{}(X?Y):Z%\" requires a header and optional alternative header names as its arguments, instead got {token}",
+                    op.command
+                ));
+            }
+            check_limit(op)?;
+            let mut headers = args.split('?');
+            let header = headers.next().unwrap_or("");
+            let alternatives: Vec<&str> = headers.collect();
+            if alternatives.len() > 1 {
+                return Err(format!(
+                    "more than 1 alternative header specified in {token}"
+                ));
+            }
+            let alternative = alternatives.first().copied().unwrap_or("");
+            let newline = |h: &str| h.contains(['\0', '\r', '\n']);
+            if newline(header) || newline(alternative) {
+                return Err(format!("header name contains a newline in {token}"));
+            }
+            Ok(())
+        }
+        "DYNAMIC_METADATA" => {
+            check_limit(op)?;
+            if no_arguments {
+                return Err(format!(
+                    "command \"%DYNAMIC_METADATA(NAMESPACE:KEY*):Z%\" requires a filter namespace and optional path as its arguments, instead got {token}"
+                ));
+            }
+            Ok(())
+        }
+        "FILTER_STATE" => {
+            check_limit(op)?;
+            if args.is_empty() {
+                return Err(format!(
+                    "command \"%FILTER_STATE(KEY):Z%\" requires a key as its argument, instead got {token}"
+                ));
+            }
+            Ok(())
+        }
+        "START_TIME" => {
+            if start_time_has_newline(args) {
+                return Err(format!(
+                    "start time format string contains a newline in {token}"
+                ));
+            }
+            Ok(())
+        }
+        command => {
+            if op.args.is_some() || op.limit.is_some() {
+                return Err(format!(
+                    "command \"%{command}%\" doesn't support arguments or max length constraint, instead got {token}"
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
-impl<'a> Operator<'a> {
-    /// Matches the operator regex at the start of `s` (which starts with `%`). The regex is
-    /// deterministic here: the command, argument and limit parts cannot overlap, so greedy
-    /// matching finds the only possible match.
-    fn match_at(s: &'a str) -> Option<Operator<'a>> {
-        let b = s.as_bytes();
-        let mut i = 1;
-        while i < b.len() && (b[i].is_ascii_uppercase() || b[i].is_ascii_digit() || b[i] == b'_') {
-            i += 1;
-        }
-        if i == 1 {
-            return None;
-        }
-        let command = &s[1..i];
-        let mut args = None;
-        if b.get(i) == Some(&b'(') {
-            let close = s[i + 1..].find(')')? + i + 1;
-            args = Some(&s[i + 1..close]);
-            i = close + 1;
-        }
-        let mut limit = "";
-        if b.get(i) == Some(&b':') {
-            let start = i + 1;
-            let mut end = start;
-            while end < b.len() && b[end].is_ascii_digit() {
-                end += 1;
-            }
-            if end == start {
-                return None;
-            }
-            limit = &s[start..end];
-            i = end;
-        }
-        if b.get(i) != Some(&b'%') {
-            return None;
-        }
-        Some(Operator {
-            token: &s[..=i],
-            command,
-            args,
-            limit,
-        })
+/// `strconv.Atoi(limit)`: only overflow can fail (the regex guarantees digits).
+fn check_limit(op: &Operator<'_>) -> Result<(), String> {
+    if let Some(limit) = op.limit.filter(|l| l.parse::<i64>().is_err()) {
+        return Err(format!(
+            "length must be an integer, instead got {} in {}",
+            go_quote(limit),
+            go_quote(op.token)
+        ));
     }
-
-    fn check(&self) -> Result<(), String> {
-        let token = go_quote(self.token);
-        let args = self.args.unwrap_or("");
-        // Kuma's `hasNoArguments`: no parentheses at all (an empty `()` counts as arguments).
-        let no_arguments = self.args.is_none();
-        match self.command {
-            "REQ" | "RESP" | "TRAILER" => {
-                if no_arguments {
-                    return Err(format!(
-                        "command \"%{}(X?Y):Z%\" requires a header and optional alternative header names as its arguments, instead got {token}",
-                        self.command
-                    ));
-                }
-                self.check_limit()?;
-                let mut headers = args.split('?');
-                let header = headers.next().unwrap_or("");
-                let alternatives: Vec<&str> = headers.collect();
-                if alternatives.len() > 1 {
-                    return Err(format!(
-                        "more than 1 alternative header specified in {token}"
-                    ));
-                }
-                let alternative = alternatives.first().copied().unwrap_or("");
-                let newline = |h: &str| h.contains(['\0', '\r', '\n']);
-                if newline(header) || newline(alternative) {
-                    return Err(format!("header name contains a newline in {token}"));
-                }
-                Ok(())
-            }
-            "DYNAMIC_METADATA" => {
-                self.check_limit()?;
-                if no_arguments {
-                    return Err(format!(
-                        "command \"%DYNAMIC_METADATA(NAMESPACE:KEY*):Z%\" requires a filter namespace and optional path as its arguments, instead got {token}"
-                    ));
-                }
-                Ok(())
-            }
-            "FILTER_STATE" => {
-                self.check_limit()?;
-                if args.is_empty() {
-                    return Err(format!(
-                        "command \"%FILTER_STATE(KEY):Z%\" requires a key as its argument, instead got {token}"
-                    ));
-                }
-                Ok(())
-            }
-            "START_TIME" => {
-                if start_time_has_newline(args) {
-                    return Err(format!(
-                        "start time format string contains a newline in {token}"
-                    ));
-                }
-                Ok(())
-            }
-            command => {
-                if self.args.is_some() || !self.limit.is_empty() {
-                    return Err(format!(
-                        "command \"%{command}%\" doesn't support arguments or max length constraint, instead got {token}"
-                    ));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// `strconv.Atoi(limit)`: only overflow can fail (the regex guarantees digits).
-    fn check_limit(&self) -> Result<(), String> {
-        if !self.limit.is_empty() && self.limit.parse::<i64>().is_err() {
-            return Err(format!(
-                "length must be an integer, instead got {} in {}",
-                go_quote(self.limit),
-                go_quote(self.token)
-            ));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Kuma's `%[-_0^#]*[1-9]*n` on START_TIME's argument: a strftime `%n` (newline) specifier.
