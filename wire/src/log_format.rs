@@ -177,10 +177,13 @@ pub fn normalize(format: &str) -> String {
 pub fn headers_to_log(format: &str) -> (Vec<String>, Vec<String>) {
     let mut req = Vec::new();
     let mut resp = Vec::new();
-    for op in tokenize(format).map_while(Result::ok).filter_map(|t| match t {
-        Token::Operator(op) => Some(op),
-        Token::Text(_) => None,
-    }) {
+    for op in tokenize(format)
+        .map_while(Result::ok)
+        .filter_map(|t| match t {
+            Token::Operator(op) => Some(op),
+            Token::Text(_) => None,
+        })
+    {
         let list = match op.command {
             "REQ" => &mut req,
             "RESP" => &mut resp,
