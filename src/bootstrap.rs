@@ -166,13 +166,26 @@ pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapPa
             "connect_timeout": params.xds_connect_timeout,
             "type": "STRICT_DNS",
             "lb_policy": "ROUND_ROBIN",
-            "typed_extension_protocol_options": http2,
+            "typed_extension_protocol_options": http2.clone(),
             "upstream_connection_options": { "tcp_keepalive": {} },
             "load_assignment": {
                 "cluster_name": "ads_cluster",
                 "endpoints": [ { "lb_endpoints": [ { "endpoint": { "address": { "socket_address": {
                     "address": params.xds_host, "port_value": params.xds_port,
                 } } } } ] } ],
+            },
+        }, {
+            // Envoy's gRPC access loggers stream to the agent on this socket (xDS §3.6, X19).
+            "name": ursa_actors::xds::model::ACCESS_LOG_SINK,
+            "connect_timeout": params.xds_connect_timeout,
+            "type": "STATIC",
+            "lb_policy": "ROUND_ROBIN",
+            "typed_extension_protocol_options": http2,
+            "load_assignment": {
+                "cluster_name": ursa_actors::xds::model::ACCESS_LOG_SINK,
+                "endpoints": [ { "lb_endpoints": [ { "endpoint": { "address": {
+                    "pipe": { "path": access_log_socket_path(req) },
+                } } } ] } ],
             },
         } ] },
     });
@@ -195,6 +208,15 @@ pub fn render(req: &BootstrapRequest, spec: &DataplaneSpec, params: &BootstrapPa
         });
     }
     bootstrap
+}
+
+/// The agent's access-log socket: the one the request names (X19), else Kuma's.
+pub fn access_log_socket_path(req: &BootstrapRequest) -> String {
+    if req.access_log_socket_path.is_empty() {
+        format!("/tmp/kuma-access-logs-{}-{}.sock", req.name, req.mesh)
+    } else {
+        req.access_log_socket_path.clone()
+    }
 }
 
 /// TLS to the xDS server (X11): trust `ca`, and require the certificate to name `host` (its

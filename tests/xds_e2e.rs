@@ -234,6 +234,23 @@ fn bootstrap_server_answers_v3_bootstrap_or_kuma_errors() {
     let ads = &yaml["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
         ["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
     assert_eq!(ads["port_value"], server.addresses.xds.port());
+    // The agent's access-log socket: Kuma's path unless the request names one (X19).
+    let sink = |yaml: &Value| {
+        let sink = &yaml["static_resources"]["clusters"][1];
+        assert_eq!(sink["name"], "access_log_sink");
+        assert_eq!(sink["type"], "STATIC");
+        sink["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]
+            ["path"]
+            .clone()
+    };
+    assert_eq!(sink(&yaml), "/tmp/kuma-access-logs-dp-1-default.sock");
+    let named =
+        post(r#"{"mesh":"default","name":"dp-1","accessLogSocketPath":"/run/dp-1/als.sock"}"#);
+    assert_eq!(named.status, 200, "{}", named.text());
+    assert_eq!(
+        sink(&serde_yaml::from_str(&named.text()).unwrap()),
+        "/run/dp-1/als.sock"
+    );
     // The rendered bootstrap is valid for Envoy 1.40.
     envoy_available();
     let file = std::env::temp_dir().join(format!("ursa-bootstrap-{}.yaml", std::process::id()));

@@ -58,6 +58,10 @@ pub struct BootstrapRequest {
     /// Path of the dataplane token file, passed to the control plane as node metadata.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dataplane_token_path: String,
+    /// Unix socket the agent serves Envoy's access-log service on (an Ursa addition, X19);
+    /// empty: Kuma's `/tmp/kuma-access-logs-<name>-<mesh>.sock`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access_log_socket_path: String,
 }
 
 #[cfg(test)]
@@ -86,5 +90,10 @@ mod tests {
         assert!(
             serde_json::from_str::<BootstrapRequest>(r#"{"mesh":"m","name":"n","x":1}"#).is_err()
         );
+        let ursa: BootstrapRequest = serde_json::from_str(
+            r#"{"mesh":"m","name":"n","accessLogSocketPath":"/run/dp/access-logs.sock"}"#,
+        )
+        .unwrap();
+        assert_eq!(ursa.access_log_socket_path, "/run/dp/access-logs.sock");
     }
 }
