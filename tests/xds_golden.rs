@@ -4,8 +4,8 @@
 //! (`ursa_actors::xds::generate`), encoded by the `Encoder` the ADS server uses (afresh, and
 //! re-encoded from each of several previous configurations, which must all agree), and every
 //! encoded type is wrapped in a `DiscoveryResponse` exactly as the ADS server sends it. That message is decoded
-//! by reflection (`prost-reflect`, with a descriptor pool that `protox` compiles from the
-//! `.proto` files shipped in the `envoy-types` crate) and rendered as Envoy YAML: proto field
+//! by reflection (`prost-reflect`, with the descriptors `ursa-actors` compiles at build time
+//! from the `.proto` files shipped in the `envoy-types` crate) and rendered as Envoy YAML: proto field
 //! names, `Any` as `@type` + fields, fields at their default value omitted (as on the wire).
 //! The rendering must equal `tests/golden/xds-<scenario>.yaml`; `URSA_UPDATE_GOLDEN=1`
 //! rewrites the files instead.
@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
@@ -389,6 +389,80 @@ fn transparent_proxy() -> String {
     backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
 }
 
+/// A ProxyTemplate importing the default profile: the API docs' raw v2 cluster is added as a
+/// v3 cluster, and a raw inbound cluster replaces the generated one of its name.
+fn proxy_template() -> String {
+    let mesh = TestMesh::new()
+        .dp(
+            "web-01",
+            web("http", json!([{"port": 10001, "service": "backend"}])),
+        )
+        .add(
+            Kind::ProxyTemplate,
+            "custom",
+            json!({"selectors": [{"match": {"service": "web"}}],
+                   "conf": {"imports": ["default-proxy"], "resources": [
+                       {"name": "docs", "version": "v1", "resource": DOCS_CLUSTER},
+                       {"name": "local", "version": "v1", "resource": LOCAL_CLUSTER}]}}),
+        );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
+}
+
+/// A ProxyTemplate without the default profile: its raw resources alone (a listener packing
+/// a v2 tcp_proxy, and its cluster).
+fn proxy_template_raw_only() -> String {
+    let listener = "'@type': type.googleapis.com/envoy.api.v2.Listener
+name: raw-listener
+address: {socket_address: {address: 127.0.0.1, port_value: 9000}}
+filter_chains:
+- filters:
+  - name: envoy.filters.network.tcp_proxy
+    typed_config:
+      '@type': type.googleapis.com/envoy.config.filter.network.tcp_proxy.v2.TcpProxy
+      stat_prefix: raw
+      cluster: localhost:8443
+";
+    let mesh = TestMesh::new()
+        .dp(
+            "web-01",
+            web("http", json!([{"port": 10001, "service": "backend"}])),
+        )
+        .add(
+            Kind::ProxyTemplate,
+            "raw-only",
+            json!({"selectors": [{"match": {"service": "web"}}],
+                   "conf": {"resources": [
+                       {"name": "listener", "version": "v1", "resource": listener},
+                       {"name": "docs", "version": "v1", "resource": DOCS_CLUSTER}]}}),
+        );
+    backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
+}
+
+/// The raw cluster of Kuma's API docs (a v2 Cluster).
+const DOCS_CLUSTER: &str = "'@type': type.googleapis.com/envoy.api.v2.Cluster\nconnectTimeout: 5s\nloadAssignment:\n  clusterName: localhost:8443\n  endpoints:\n    - lbEndpoints:\n        - endpoint:\n            address:\n              socketAddress:\n                address: 127.0.0.1\n                portValue: 8443\nname: localhost:8443\ntype: STATIC\n";
+
+/// A v3 cluster with the name of web-01's generated inbound cluster.
+const LOCAL_CLUSTER: &str = "'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster
+name: localhost:8081
+connect_timeout: 3s
+type: STATIC
+load_assignment:
+  cluster_name: localhost:8081
+  endpoints:
+  - lb_endpoints:
+    - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 8081}}}
+";
+
+#[test]
+fn proxy_template_with_the_default_profile() {
+    check("proxy-template", &proxy_template());
+}
+
+#[test]
+fn proxy_template_with_raw_resources_only() {
+    check("proxy-template-raw-only", &proxy_template_raw_only());
+}
+
 #[test]
 fn traffic_log_on_outbounds_and_pass_through() {
     check("traffic-log", &traffic_log());
@@ -623,74 +697,9 @@ fn without_type(resource: &Yaml) -> Yaml {
 // ---------------------------------------------------------------------------------------------
 // Rendering protos by reflection
 
-/// The descriptors of the Envoy protos this test renders, compiled once from the sources the
-/// `envoy-types` crate ships.
+/// The descriptors of Envoy's protos: the ones raw ProxyTemplate resources are decoded with.
 fn pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let root = envoy_types_dir().join("proto");
-        let includes = [
-            "data-plane-api",
-            "xds",
-            "protoc-gen-validate",
-            "googleapis",
-            "cel-spec/proto",
-            "opentelemetry-proto",
-            "client_model",
-        ]
-        .map(|d| root.join(d));
-        let files = [
-            "envoy/service/discovery/v3/discovery.proto",
-            "envoy/config/cluster/v3/cluster.proto",
-            "envoy/config/endpoint/v3/endpoint.proto",
-            "envoy/config/listener/v3/listener.proto",
-            "envoy/config/route/v3/route.proto",
-            "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
-            "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
-            "envoy/extensions/filters/http/router/v3/router.proto",
-            "envoy/extensions/filters/network/rbac/v3/rbac.proto",
-            "envoy/extensions/transport_sockets/tls/v3/tls.proto",
-            "envoy/extensions/transport_sockets/tls/v3/secret.proto",
-            "envoy/extensions/access_loggers/file/v3/file.proto",
-            "envoy/extensions/access_loggers/grpc/v3/als.proto",
-            "envoy/config/trace/v3/zipkin.proto",
-            "envoy/extensions/filters/http/fault/v3/fault.proto",
-        ];
-        let mut compiler = protox::Compiler::new(includes).expect("proto include paths");
-        compiler.include_imports(true);
-        compiler.open_files(files).expect("envoy protos compile");
-        compiler.descriptor_pool()
-    })
-}
-
-/// The source folder of the `envoy-types` crate this package is built with: the version pinned
-/// in `Cargo.lock`, in cargo's registry sources (present once the package is built). Reading
-/// the lock file rather than running `cargo metadata` keeps this working offline whatever other
-/// platforms' dependencies the lock file names.
-fn envoy_types_dir() -> PathBuf {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
-        .expect("Cargo.lock");
-    let version = lock
-        .split("[[package]]")
-        .find(|p| p.contains("name = \"envoy-types\""))
-        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
-        .map(|v| v.trim_end_matches('"').to_string())
-        .expect("envoy-types in Cargo.lock");
-    let cargo_home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo"));
-    let registry = cargo_home.join("registry").join("src");
-    std::fs::read_dir(&registry)
-        .expect("cargo registry sources")
-        .flatten()
-        .map(|index| index.path().join(format!("envoy-types-{version}")))
-        .find(|dir| dir.join("proto").is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "envoy-types {version} sources not found under {}",
-                registry.display()
-            )
-        })
+    ursa_actors::xds::raw::descriptors()
 }
 
 /// `message` as Envoy YAML: proto field names, `Any` expanded with `@type`, defaults omitted;

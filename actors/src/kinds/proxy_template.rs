@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::proto;
 use crate::selector::{Selector, SelectorRules};
-use crate::validation::{go_quote, Path, Violations};
+use crate::validation::{Path, Violations};
+use crate::xds::raw::Decoded;
 
 /// Spec of a `ProxyTemplate`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -67,6 +68,9 @@ pub struct RawResource {
         skip_serializing_if = "String::is_empty"
     )]
     pub resource: String,
+    /// `resource` decoded (by validation, or by the first generation that reads it).
+    #[serde(skip)]
+    pub decoded: Decoded,
 }
 
 impl ProxyTemplateSpec {
@@ -105,7 +109,7 @@ impl ProxyTemplateSpec {
             }
             if resource.resource.is_empty() {
                 v.add(path.field("resource"), "cannot be empty");
-            } else if let Err(e) = check_envoy_resource(&resource.resource) {
+            } else if let Err(e) = resource.decoded.of(&resource.resource) {
                 v.add(
                     path.field("resource"),
                     format!("native Envoy resource is not valid: {e}"),
@@ -117,170 +121,10 @@ impl ProxyTemplateSpec {
 }
 
 /// The generation profiles a ProxyTemplate may import.
-pub const PROFILES: &[&str] = &["default-proxy"];
+pub const PROFILES: &[&str] = &[DEFAULT_PROXY];
 
-/// The Envoy resource types a raw resource may declare in `@type` (the part after the last
-/// `/`, as golang/protobuf resolves `Any`), and the name field each requires, if any.
-const ENVOY_TYPES: &[(&str, Option<NameRule>)] = &[
-    (
-        "envoy.api.v2.Cluster",
-        Some(NameRule::bytes("Cluster", "Name", &["name"])),
-    ),
-    (
-        "envoy.api.v2.Listener",
-        Some(NameRule::bytes("Listener", "Name", &["name"])),
-    ),
-    (
-        "envoy.api.v2.RouteConfiguration",
-        Some(NameRule::bytes("RouteConfiguration", "Name", &["name"])),
-    ),
-    (
-        "envoy.api.v2.ClusterLoadAssignment",
-        Some(NameRule::bytes(
-            "ClusterLoadAssignment",
-            "ClusterName",
-            &["clusterName", "cluster_name"],
-        )),
-    ),
-    (
-        "envoy.config.cluster.v3.Cluster",
-        Some(NameRule::runes("Cluster", "Name", &["name"])),
-    ),
-    (
-        "envoy.config.listener.v3.Listener",
-        Some(NameRule::runes("Listener", "Name", &["name"])),
-    ),
-    (
-        "envoy.config.route.v3.RouteConfiguration",
-        Some(NameRule::runes("RouteConfiguration", "Name", &["name"])),
-    ),
-    (
-        "envoy.config.endpoint.v3.ClusterLoadAssignment",
-        Some(NameRule::runes(
-            "ClusterLoadAssignment",
-            "ClusterName",
-            &["clusterName", "cluster_name"],
-        )),
-    ),
-    ("envoy.extensions.transport_sockets.tls.v3.Secret", None),
-];
-
-/// A required non-empty name field, worded like protoc-gen-validate: v2 protos use
-/// `min_bytes` ("bytes"), v3 protos `min_len` ("runes").
-#[derive(Clone, Copy)]
-struct NameRule {
-    message: &'static str,
-    field: &'static str,
-    json_names: &'static [&'static str],
-    unit: &'static str,
-}
-
-impl NameRule {
-    const fn bytes(
-        message: &'static str,
-        field: &'static str,
-        json: &'static [&'static str],
-    ) -> Self {
-        NameRule {
-            message,
-            field,
-            json_names: json,
-            unit: "bytes",
-        }
-    }
-
-    const fn runes(
-        message: &'static str,
-        field: &'static str,
-        json: &'static [&'static str],
-    ) -> Self {
-        NameRule {
-            message,
-            field,
-            json_names: json,
-            unit: "runes",
-        }
-    }
-}
-
-/// Checks a raw resource the pragmatic way: YAML or JSON text decoding to a mapping, whose
-/// `@type` names a known Envoy resource type, with its required name set. The error is what
-/// follows `native Envoy resource is not valid: `, worded as Kuma's libraries word it where
-/// Kuma's tests pin it. Full validation against Envoy's protos (unknown fields, every
-/// protoc-gen-validate rule) comes with the xDS work.
-fn check_envoy_resource(text: &str) -> Result<(), String> {
-    let value: serde_yaml::Value = serde_yaml::from_str(text)
-        .map_err(|e| format!("error converting YAML to JSON: yaml: {e}"))?;
-    let map = match untag(&value) {
-        serde_yaml::Value::Mapping(map) => map,
-        serde_yaml::Value::Null => return Err("Any JSON doesn't have '@type'".into()),
-        other => {
-            return Err(format!(
-                "json: cannot unmarshal {} into Go value of type map[string]*json.RawMessage",
-                json_kind(other)
-            ))
-        }
-    };
-    let type_url = match map.get("@type").map(untag) {
-        None | Some(serde_yaml::Value::Null) => return Err("Any JSON doesn't have '@type'".into()),
-        Some(serde_yaml::Value::String(s)) => s.as_str(),
-        Some(other) => {
-            let raw = serde_yaml::to_string(other).unwrap_or_default();
-            return Err(format!(
-                "can't unmarshal Any's '@type': {}",
-                go_quote(raw.trim_end())
-            ));
-        }
-    };
-    let message = type_url.rsplit('/').next().unwrap_or(type_url);
-    let Some((_, rule)) = ENVOY_TYPES.iter().find(|(name, _)| *name == message) else {
-        return Err(format!("unknown message type {}", go_quote(message)));
-    };
-    if let Some(rule) = rule {
-        let value = rule
-            .json_names
-            .iter()
-            .find_map(|key| map.get(*key))
-            .map(untag);
-        let name = match value {
-            None | Some(serde_yaml::Value::Null) => "",
-            Some(serde_yaml::Value::String(s)) => s.as_str(),
-            Some(other) => {
-                return Err(format!(
-                    "json: cannot unmarshal {} into Go value of type string",
-                    json_kind(other)
-                ))
-            }
-        };
-        if name.is_empty() {
-            return Err(format!(
-                "invalid {}.{}: value length must be at least 1 {}",
-                rule.message, rule.field, rule.unit
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn untag(value: &serde_yaml::Value) -> &serde_yaml::Value {
-    match value {
-        serde_yaml::Value::Tagged(tagged) => untag(&tagged.value),
-        other => other,
-    }
-}
-
-/// How encoding/json names a JSON value's kind in its type errors.
-fn json_kind(value: &serde_yaml::Value) -> &'static str {
-    match value {
-        serde_yaml::Value::Null => "null",
-        serde_yaml::Value::Bool(_) => "bool",
-        serde_yaml::Value::Number(_) => "number",
-        serde_yaml::Value::String(_) => "string",
-        serde_yaml::Value::Sequence(_) => "array",
-        serde_yaml::Value::Mapping(_) => "object",
-        serde_yaml::Value::Tagged(t) => json_kind(&t.value),
-    }
-}
+/// The profile of everything Ursa generates for a dataplane.
+pub const DEFAULT_PROXY: &str = "default-proxy";
 
 #[cfg(test)]
 mod tests {
@@ -328,7 +172,7 @@ mod tests {
                 json!({"conf": {"resources": [
                 {"name": "a", "version": "1", "resource": "'@type': type.googleapis.com/envoy.config.cluster.v3.Cluster\nname: c"},
                 {"name": "b", "version": "1", "resource": "'@type': type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\ncluster_name: c"},
-                {"name": "c", "version": "1", "resource": "'@type': type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"},
+                {"name": "c", "version": "1", "resource": "'@type': type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret\nname: s"},
                 {"name": "d", "version": "1", "resource": "'@type': type.googleapis.com/envoy.config.route.v3.RouteConfiguration\nname: r"},
                 {"name": "e", "version": "1", "resource": "'@type': envoy.config.listener.v3.Listener\nname: l"}]}}),
             ),

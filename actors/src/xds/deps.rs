@@ -21,6 +21,7 @@ pub const POLICY_KINDS: &[Kind] = &[
     Kind::TrafficTrace,
     Kind::HealthCheck,
     Kind::FaultInjection,
+    Kind::ProxyTemplate,
 ];
 
 /// The dependency keys of one generated configuration.

@@ -2,7 +2,8 @@
 //! configuration, [`policy`] decides which policy applies where, [`mod@generate`] builds it as
 //! a pipeline of phases, [`endpoints`] indexes the mesh's endpoints, [`snapshot`] is what the
 //! mesh actor publishes to xDS streams and [`deps`] tells a stream whether a change concerns
-//! its proxy. The xDS edge (`ursa-cp`) encodes the result.
+//! its proxy, [`type_url`] names the resource types and [`raw`] decodes the raw Envoy
+//! resources of a ProxyTemplate. The xDS edge (`ursa-cp`) encodes the result.
 
 pub mod deps;
 pub mod endpoints;
@@ -10,7 +11,9 @@ pub mod generate;
 pub mod model;
 pub mod names;
 pub mod policy;
+pub mod raw;
 pub mod snapshot;
+pub mod type_url;
 
 pub use deps::Deps;
 pub use endpoints::EndpointIndex;

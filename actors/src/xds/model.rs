@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use crate::proto::Tags;
 
+use super::type_url::TypeUrl;
+
 /// Everything one proxy receives over xDS; every list is sorted by name, names are unique.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProxyConfig {
@@ -25,6 +27,9 @@ pub struct ProxyConfig {
     pub route_configs: Vec<RouteConfig>,
     /// Secrets referenced by name from listeners and clusters (SDS over ADS).
     pub secrets: Vec<Secret>,
+    /// Resources a ProxyTemplate gives verbatim (xDS §3.8), sorted by type and name; each
+    /// replaces the resource of its type and name the other lists may hold.
+    pub raw: Vec<Arc<RawResource>>,
 }
 
 impl ProxyConfig {
@@ -35,7 +40,28 @@ impl ProxyConfig {
             && self.load_assignments.is_empty()
             && self.route_configs.is_empty()
             && self.secrets.is_empty()
+            && self.raw.is_empty()
     }
+
+    /// The raw resources of type `t`, in name order.
+    pub fn raw_of(&self, t: TypeUrl) -> impl Iterator<Item = &RawResource> {
+        self.raw
+            .iter()
+            .map(|r| &**r)
+            .filter(move |r| r.type_url == t)
+    }
+}
+
+/// An Envoy resource given verbatim (a ProxyTemplate's, xDS §3.8), already encoded as the v3
+/// message of its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawResource {
+    /// Its type.
+    pub type_url: TypeUrl,
+    /// The name Envoy knows it by (a load assignment's cluster name).
+    pub name: String,
+    /// The message's protobuf encoding.
+    pub value: Arc<[u8]>,
 }
 
 /// Which way traffic flows through a listener.

@@ -16,7 +16,7 @@ mod secret;
 mod tls;
 mod trace;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -51,39 +51,64 @@ impl Encoded {
     }
 }
 
-/// Encodes the resources of `config` of type `t`.
+/// Encodes the resources of `config` of type `t`: the generated ones, each replaced by the
+/// raw resource of its name if there is one, and the other raw ones, in name order.
 fn encode_type(config: &ProxyConfig, t: TypeUrl) -> Encoded {
+    let generated = generated(config, t);
+    if config.raw_of(t).next().is_none() {
+        return encoded(t, generated.into_iter().map(|(_, value)| value));
+    }
+    let mut by_name: BTreeMap<&str, Vec<u8>> = generated.into_iter().collect();
+    for raw in config.raw_of(t) {
+        by_name.insert(&raw.name, raw.value.to_vec());
+    }
+    encoded(t, by_name.into_values())
+}
+
+/// The generated resources of type `t`, with their names, in name order.
+fn generated(config: &ProxyConfig, t: TypeUrl) -> Vec<(&str, Vec<u8>)> {
     match t {
-        TypeUrl::Secret => encoded(t, config.secrets.iter().map(|s| secret(s).encode_to_vec())),
-        TypeUrl::Cluster => encoded(
-            t,
-            config.clusters.iter().map(|c| cluster(c).encode_to_vec()),
-        ),
-        TypeUrl::Endpoint => encode_endpoints(&config.load_assignments),
-        TypeUrl::Listener => encoded(
-            t,
-            config.listeners.iter().map(|l| listener(l).encode_to_vec()),
-        ),
-        TypeUrl::Route => encoded(
-            t,
-            config
-                .route_configs
-                .iter()
-                .map(|r| route_configuration(r).encode_to_vec()),
-        ),
+        TypeUrl::Secret => config
+            .secrets
+            .iter()
+            .map(|s| (s.name.as_str(), secret(s).encode_to_vec()))
+            .collect(),
+        TypeUrl::Cluster => config
+            .clusters
+            .iter()
+            .map(|c| (c.name.as_str(), cluster(c).encode_to_vec()))
+            .collect(),
+        TypeUrl::Endpoint => config
+            .load_assignments
+            .iter()
+            .map(|la| {
+                let value = endpoint::sorted_load_assignment(la).encode_to_vec();
+                (la.cluster_name.as_str(), value)
+            })
+            .collect(),
+        TypeUrl::Listener => config
+            .listeners
+            .iter()
+            .map(|l| (l.name.as_str(), listener(l).encode_to_vec()))
+            .collect(),
+        TypeUrl::Route => config
+            .route_configs
+            .iter()
+            .map(|r| (r.name.as_str(), route_configuration(r).encode_to_vec()))
+            .collect(),
     }
 }
 
 /// True when `a` and `b` hold the same resources of type `t` (the one deep comparison a
 /// regenerated configuration goes through).
 fn same(a: &ProxyConfig, b: &ProxyConfig, t: TypeUrl) -> bool {
-    match t {
+    (match t {
         TypeUrl::Secret => a.secrets == b.secrets,
         TypeUrl::Cluster => a.clusters == b.clusters,
         TypeUrl::Endpoint => a.load_assignments == b.load_assignments,
         TypeUrl::Listener => a.listeners == b.listeners,
         TypeUrl::Route => a.route_configs == b.route_configs,
-    }
+    }) && a.raw_of(t).eq(b.raw_of(t))
 }
 
 /// Encodes `config` as the five v3 resource types. Equal configurations give byte-identical
@@ -156,7 +181,10 @@ impl Encoder {
     ) -> PerType<Arc<Encoded>> {
         PerType::from_fn(|t| match previous {
             Some((old, encoded)) if same(old, config, t) => encoded[t].clone(),
-            _ if t == TypeUrl::Endpoint => self.endpoints(&config.load_assignments),
+            // Raw load assignments are a template's, not shared: no cache for them.
+            _ if t == TypeUrl::Endpoint && config.raw_of(t).next().is_none() => {
+                self.endpoints(&config.load_assignments)
+            }
             _ => Arc::new(encode_type(config, t)),
         })
     }
@@ -327,6 +355,76 @@ mod tests {
         ));
         let fresh = PerType::from_fn(|t| (*again[t]).clone());
         assert_eq!(fresh, encode(&d));
+    }
+
+    #[test]
+    fn raw_resources_replace_generated_ones_of_their_type_and_name() {
+        use envoy_types::pb::envoy::config::cluster::v3 as cluster_pb;
+        use ursa_actors::xds::model::RawResource;
+        let raw = |t: TypeUrl, name: &str, value: Vec<u8>| {
+            Arc::new(RawResource {
+                type_url: t,
+                name: name.into(),
+                value: value.into(),
+            })
+        };
+        let generated = |name: &str| Cluster {
+            name: name.into(),
+            alt_stat_name: None,
+            connect_timeout: Duration::from_secs(5),
+            discovery: Discovery::Eds,
+            tls: None,
+            health: Default::default(),
+        };
+        let raw_cluster = cluster_pb::Cluster {
+            name: "b".into(),
+            alt_stat_name: "from-the-template".into(),
+            ..Default::default()
+        };
+        let mut config = config_with_tags(2);
+        config.clusters = vec![generated("a"), generated("b"), generated("c")];
+        let plain = encode(&config);
+        config.raw = vec![
+            raw(TypeUrl::Cluster, "b", raw_cluster.encode_to_vec()),
+            raw(TypeUrl::Cluster, "bb", raw_cluster.encode_to_vec()),
+            raw(TypeUrl::Endpoint, "svc", vec![]),
+        ];
+        let with_raw = encode(&config);
+        let clusters: Vec<cluster_pb::Cluster> = with_raw[TypeUrl::Cluster]
+            .resources
+            .iter()
+            .map(|any| cluster_pb::Cluster::decode(any.value.as_slice()).unwrap())
+            .collect();
+        let names: Vec<(&str, &str)> = clusters
+            .iter()
+            .map(|c| (c.name.as_str(), c.alt_stat_name.as_str()))
+            .collect();
+        // The raw "bb" was named "b" inside: the resource is kept by the name it was given.
+        assert_eq!(
+            names,
+            [
+                ("a", ""),
+                ("b", "from-the-template"),
+                ("b", "from-the-template"),
+                ("c", "")
+            ]
+        );
+        assert_eq!(with_raw[EDS].resources.len(), 1);
+        assert!(
+            with_raw[EDS].resources[0].value.is_empty(),
+            "the raw load assignment"
+        );
+        assert_ne!(with_raw[EDS].version, plain[EDS].version);
+        assert_eq!(with_raw[TypeUrl::Listener], plain[TypeUrl::Listener]);
+        // The encoder agrees, afresh and re-encoding from the configuration without them.
+        let encoder = Encoder::new();
+        let before = encoder.encode(&config_with_tags(2));
+        let again = encoder.reencode(Some((&config_with_tags(2), &before)), &config);
+        assert_eq!(PerType::from_fn(|t| (*again[t]).clone()), with_raw);
+        assert_eq!(
+            PerType::from_fn(|t| (*encoder.encode(&config)[t]).clone()),
+            with_raw
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod inbound;
 mod mtls;
 mod outbound;
 mod prometheus;
+mod proxy_template;
 mod traffic_log;
 mod traffic_permission;
 mod traffic_route;
@@ -32,8 +33,9 @@ use crate::state::MeshState;
 
 use super::deps::Deps;
 use super::endpoints::EndpointIndex;
-use super::model::{Cluster, Listener, LoadAssignment, ProxyConfig, RouteConfig};
+use super::model::{Cluster, Listener, LoadAssignment, ProxyConfig, RawResource, RouteConfig};
 use super::policy::SelectedRoute;
+use super::type_url::TypeUrl;
 
 /// What every phase reads.
 pub struct Input<'a> {
@@ -86,6 +88,8 @@ const PHASES: &[Phase] = &[
     mtls::apply,
     traffic_permission::apply,
     prometheus::apply,
+    // Last: a template that does not import the default profile drops everything above.
+    proxy_template::apply,
 ];
 
 /// A generated configuration and what it was built from.
@@ -164,6 +168,8 @@ pub struct Resources {
     pub load_assignments: BTreeMap<String, Arc<LoadAssignment>>,
     /// Route configurations (RDS).
     pub route_configs: BTreeMap<String, RouteConfig>,
+    /// Resources given verbatim (a ProxyTemplate's), by type and name.
+    pub raw: BTreeMap<(TypeUrl, String), Arc<RawResource>>,
 }
 
 impl Resources {
@@ -195,6 +201,7 @@ impl Resources {
         self.clusters.extend(later.clusters);
         self.load_assignments.extend(later.load_assignments);
         self.route_configs.extend(later.route_configs);
+        self.raw.extend(later.raw);
     }
 
     fn into_config(self) -> ProxyConfig {
@@ -204,6 +211,7 @@ impl Resources {
             load_assignments: self.load_assignments.into_values().collect(),
             route_configs: self.route_configs.into_values().collect(),
             secrets: Vec::new(),
+            raw: self.raw.into_values().collect(),
         }
     }
 }

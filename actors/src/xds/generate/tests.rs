@@ -1404,3 +1404,97 @@ fn a_health_check_goes_on_every_cluster_of_its_destination_service() {
         .iter()
         .all(|c| c.health == Health::default()));
 }
+
+fn template_mesh() -> TestMesh {
+    TestMesh::new()
+        .dp(
+            "web-01",
+            json!({"networking": {"address": "10.0.0.1",
+                "inbound": [{"port": 8080, "servicePort": 8081, "tags": {"service": "web", "version": "v1"}}],
+                "outbound": [{"port": 10001, "service": "backend"}]}}),
+        )
+        .dp(
+            "backend-01",
+            json!({"networking": {"address": "10.0.0.2",
+                "inbound": [{"port": 9000, "tags": {"service": "backend"}}]}}),
+        )
+}
+
+fn raw_cluster(name: &str) -> Value {
+    json!({"name": name, "version": "v1",
+        "resource": format!("'@type': envoy.config.cluster.v3.Cluster\nname: {name}\nconnect_timeout: 2s")})
+}
+
+fn raw_names(config: &ProxyConfig) -> Vec<(TypeUrl, &str)> {
+    config
+        .raw
+        .iter()
+        .map(|r| (r.type_url, r.name.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_best_selecting_proxy_template_alone_applies() {
+    let mesh = template_mesh()
+        .add(
+            Kind::ProxyTemplate,
+            "for-web",
+            0,
+            json!({"selectors": [{"match": {"service": "web"}}],
+                   "conf": {"imports": ["default-proxy"], "resources": [raw_cluster("from-web")]}}),
+        )
+        .add(
+            Kind::ProxyTemplate,
+            "for-web-v1",
+            1,
+            json!({"selectors": [{"match": {"service": "web", "version": "v1"}}],
+                   "conf": {"imports": ["default-proxy"], "resources": [raw_cluster("from-web-v1")]}}),
+        );
+    let generated = mesh.generated("web-01");
+    // Templates never merge: the more specific one wins (§3.0 rule A).
+    assert_eq!(
+        raw_names(&generated.config),
+        [(TypeUrl::Cluster, "from-web-v1")]
+    );
+    assert!(generated
+        .deps
+        .policies
+        .contains(&(Kind::ProxyTemplate, "for-web-v1".to_string())));
+    // With the default profile the generated resources stay.
+    assert!(cluster_names(&generated.config).contains(&"backend"));
+    assert_eq!(
+        listener(&generated.config, "inbound:10.0.0.1:8080").port,
+        8080
+    );
+    // backend-01 is selected by none: the default profile, no raw resource.
+    let backend = mesh.generate("backend-01");
+    assert!(backend.raw.is_empty());
+    assert_eq!(backend, template_mesh().generate("backend-01"));
+}
+
+#[test]
+fn a_template_without_the_default_profile_keeps_only_its_raw_resources() {
+    let mesh = template_mesh().add(
+        Kind::ProxyTemplate,
+        "raw-only",
+        0,
+        json!({"selectors": [{"match": {"service": "web"}}],
+               "conf": {"resources": [raw_cluster("b"), raw_cluster("a"), raw_cluster("a")]}}),
+    );
+    let config = mesh.generate("web-01");
+    assert!(config.listeners.is_empty() && config.clusters.is_empty());
+    assert!(config.load_assignments.is_empty() && config.route_configs.is_empty());
+    // Sorted by type and name, one of each name.
+    assert_eq!(
+        raw_names(&config),
+        [(TypeUrl::Cluster, "a"), (TypeUrl::Cluster, "b")]
+    );
+    // A template that gives nothing at all leaves nothing (Kuma's rule).
+    let empty = template_mesh().add(
+        Kind::ProxyTemplate,
+        "nothing",
+        0,
+        json!({"selectors": [{"match": {"service": "web"}}]}),
+    );
+    assert!(empty.generate("web-01").is_empty());
+}
