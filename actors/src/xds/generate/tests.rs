@@ -1451,7 +1451,7 @@ fn the_best_selecting_proxy_template_alone_applies() {
                    "conf": {"imports": ["default-proxy"], "resources": [raw_cluster("from-web-v1")]}}),
         );
     let generated = mesh.generated("web-01");
-    // Templates never merge: the more specific one wins (§3.0 rule A).
+    // Templates never merge: the more specific one wins (xDS §3.0, rule A).
     assert_eq!(
         raw_names(&generated.config),
         [(TypeUrl::Cluster, "from-web-v1")]
