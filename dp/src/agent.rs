@@ -1,6 +1,7 @@
 //! The agent's flow (Kuma's `kuma-dp run`): ask the control plane's catalog where the
 //! bootstrap server is, optionally register the Dataplane, fetch the Envoy bootstrap, write it
-//! and run Envoy, forwarding SIGINT/SIGTERM and exiting with Envoy's status.
+//! and run Envoy, forwarding SIGINT/SIGTERM and exiting with Envoy's status. Meanwhile the
+//! access-log server (`crate::access_log`) takes Envoy's gRPC access logs.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -194,11 +195,13 @@ pub fn pick_admin_port(spec: &str) -> Result<u16, DpError> {
         .ok_or_else(|| DpError::Local(format!("no free port in {spec}")))
 }
 
-/// Fetches the bootstrap YAML of the dataplane.
+/// Fetches the bootstrap YAML of the dataplane, whose Envoy is to send access logs to
+/// `access_log_socket`.
 pub fn fetch_bootstrap(
     opts: &DpOptions,
     bootstrap_url: &str,
     admin_port: u16,
+    access_log_socket: &Path,
 ) -> Result<String, DpError> {
     let url = format!("{}/bootstrap", bootstrap_url.trim_end_matches('/'));
     let request = BootstrapRequest {
@@ -212,6 +215,8 @@ pub fn fetch_bootstrap(
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        // Ursa's addition (X19): our own socket rather than one per name and mesh in /tmp.
+        access_log_socket_path: access_log_socket.display().to_string(),
     };
     let body = serde_json::to_value(&request)
         .map_err(|e| DpError::Local(format!("encoding the bootstrap request: {e}")))?;
@@ -229,8 +234,17 @@ pub fn fetch_bootstrap(
     }
 }
 
-/// Everything before Envoy starts; returns the bootstrap file's path.
-pub fn prepare(opts: &DpOptions) -> Result<PathBuf, DpError> {
+/// What Envoy is started with.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The bootstrap file.
+    pub bootstrap: PathBuf,
+    /// Where the bootstrap tells Envoy to stream access logs to.
+    pub access_log_socket: PathBuf,
+}
+
+/// Everything before Envoy starts.
+pub fn prepare(opts: &DpOptions) -> Result<Prepared, DpError> {
     let catalog = catalog(&opts.cp_address)?;
     // As kuma-dp: a control plane with a dataplane-token server checks tokens.
     let token = match &opts.dataplane_token_file {
@@ -249,19 +263,28 @@ pub fn prepare(opts: &DpOptions) -> Result<PathBuf, DpError> {
         register_dataplane(opts, file)?;
     }
     let admin_port = pick_admin_port(&opts.admin_port)?;
-    let mut yaml = fetch_bootstrap(opts, &catalog.apis.bootstrap.url, admin_port)?;
-    if let Some(token) = &token {
-        yaml = crate::token::with_token(&yaml, token)?;
-    }
     let dir = opts.config_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ursa-dp-{}-{}", opts.mesh, opts.name))
     });
     std::fs::create_dir_all(&dir)
         .map_err(|e| DpError::Local(format!("could not create {}: {e}", dir.display())))?;
+    let access_log_socket = crate::access_log::socket_path(&dir);
+    let mut yaml = fetch_bootstrap(
+        opts,
+        &catalog.apis.bootstrap.url,
+        admin_port,
+        &access_log_socket,
+    )?;
+    if let Some(token) = &token {
+        yaml = crate::token::with_token(&yaml, token)?;
+    }
     let path = dir.join("bootstrap.yaml");
     write_private(&path, &yaml)
         .map_err(|e| DpError::Local(format!("could not write {}: {e}", path.display())))?;
-    Ok(path)
+    Ok(Prepared {
+        bootstrap: path,
+        access_log_socket,
+    })
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -1,6 +1,8 @@
-//! `ursa-dp run`: fetch a dataplane's bootstrap from the control plane and run Envoy with it.
-//! Its own crate, so the control plane does not link the agent's dependencies.
+//! `ursa-dp run`: fetch a dataplane's bootstrap from the control plane and run Envoy with it,
+//! serving Envoy's gRPC access logs meanwhile. Its own crate, so the control plane does not
+//! link the agent's dependencies.
 
+mod access_log;
 mod agent;
 mod token;
 
@@ -9,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access_log::AccessLogServer;
 use crate::agent::{self as dp, DpOptions};
 
 /// Ursa dataplane agent (Kuma's kuma-dp flags).
@@ -79,14 +82,22 @@ fn main() -> ExitCode {
         drain_time_s: args.drain_time,
         dataplane_token_file: args.dataplane_token_file,
     };
-    let bootstrap = match dp::prepare(&opts) {
+    let prepared = match dp::prepare(&opts) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ursa-dp: {e}");
             return ExitCode::from(1);
         }
     };
-    match dp::run_envoy(&opts, &bootstrap) {
+    // Lives until Envoy has exited; dropping it removes the socket.
+    let _access_logs = match AccessLogServer::start(prepared.access_log_socket) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("ursa-dp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match dp::run_envoy(&opts, &prepared.bootstrap) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ursa-dp: {e}");
