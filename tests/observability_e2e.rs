@@ -1,7 +1,8 @@
 //! What the mesh's observability policies change in real Envoys (through `ursa-dp`): a file
-//! TrafficLog writes one line per request in the mesh's format, a TrafficTrace sends spans to
-//! a Zipkin collector without restarting Envoy, and a prometheus metrics backend makes each
-//! dataplane serve Envoy's stats as Prometheus text.
+//! TrafficLog writes one line per request in the mesh's format, a tcp one reaches its address
+//! through `ursa-dp`'s access-log service (and comes back after an outage), a TrafficTrace
+//! sends spans to a Zipkin collector without restarting Envoy, and a prometheus metrics backend
+//! makes each dataplane serve Envoy's stats as Prometheus text.
 
 mod support;
 
@@ -128,6 +129,183 @@ fn a_file_traffic_log_gets_one_line_per_request_in_the_mesh_format() {
     }
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(counted(&read_lines(&log)), 5, "one line per request");
+}
+
+/// Every line received on `listener`, from any number of connections.
+fn log_collector(listener: TcpListener) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let received = lines.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let received = received.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    received.lock().unwrap().push(line);
+                }
+            });
+        }
+    });
+    lines
+}
+
+/// The lines of `lines` whose probe field (the second-to-last) is `probe`.
+fn probed(lines: &Mutex<Vec<String>>, probe: &str) -> Vec<String> {
+    let lines = lines.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.split(' ').rev().nth(1) == Some(probe))
+        .cloned()
+        .collect()
+}
+
+/// A request through web's outbound that must succeed, carrying `x-probe: probe`.
+fn probe(mesh: &Mesh, probe: &str) {
+    assert_eq!(
+        get_with(mesh.web_out, &format!("x-probe: {probe}")).as_deref(),
+        Some("backend"),
+        "request {probe}"
+    );
+}
+
+/// The format of the tcp log: the probe header is second-to-last, an absent header last.
+const TCP_LOG_FORMAT: &str = "%START_TIME% %KUMA_SOURCE_SERVICE%->%KUMA_DESTINATION_SERVICE% \
+    %REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %BYTES_SENT% %UPSTREAM_CLUSTER% \
+    %REQ(X-Probe)% %RESP(X-ABSENT)%";
+
+#[test]
+fn a_tcp_traffic_log_reaches_its_address_through_ursa_dp_and_comes_back_after_an_outage() {
+    let mut mesh = Mesh::start("tcp-log");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let lines = log_collector(listener);
+    let backend = |address: &str| {
+        json!({"logging": {"backends": [{"name": "tcp", "type": "tcp",
+            "format": TCP_LOG_FORMAT, "conf": {"address": address}}]}})
+    };
+    mesh.mesh(backend(&address));
+    mesh.put(
+        "/meshes/default/traffic-logs/web-to-backend",
+        json!({"type": "TrafficLog", "mesh": "default", "name": "web-to-backend",
+            "sources": [{"match": {"service": "web"}}], "destinations": [{"match": {"service": "backend"}}],
+            "conf": {"backend": "tcp"}}),
+    );
+    let within = Duration::from_secs(60);
+
+    // 1. Once Envoy logs (its gRPC logger flushes every second), each request is one line in
+    // the mesh's format, an absent header is `-`.
+    eventually("a first line at the collector", within, || {
+        get_with(mesh.web_out, "x-probe: first");
+        std::thread::sleep(Duration::from_millis(200));
+        (!lines.lock().unwrap().is_empty()).then_some(())
+    });
+    for i in 0..5 {
+        probe(&mesh, &format!("counted-{i}"));
+    }
+    eventually("five counted lines", within, || {
+        (0..5)
+            .all(|i| !probed(&lines, &format!("counted-{i}")).is_empty())
+            .then_some(())
+    });
+    for i in 0..5 {
+        let line = probed(&lines, &format!("counted-{i}"));
+        assert_eq!(line.len(), 1, "one line per request: {line:?}");
+        let (time, rest) = line[0].split_once(' ').unwrap();
+        assert_eq!(
+            rest,
+            format!("web->backend GET / HTTP/1.1 200 7 backend counted-{i} -")
+        );
+        // Envoy's default START_TIME: 2024-01-02T03:04:05.678Z
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+            "{time}"
+        );
+    }
+
+    // 2. The address goes away (a new one nobody listens on yet): requests still succeed,
+    // and once something listens there the lines flow again.
+    let gone = free_port();
+    mesh.mesh(backend(&format!("127.0.0.1:{gone}")));
+    eventually("web's Envoy logging to the new address", within, || {
+        let dump = mesh
+            .web
+            .admin_call("GET", "/config_dump")
+            .unwrap_or_default();
+        dump.contains(&format!("127.0.0.1:{gone};")).then_some(())
+    });
+    // Its listener is replaced: wait for it to serve, then every request must succeed.
+    eventually("a request through the new listener", within, || {
+        get(mesh.web_out).filter(|b| b == "backend")
+    });
+    for i in 0..10 {
+        probe(&mesh, &format!("down-{i}"));
+    }
+    // ursa-dp has the stream and found nobody at the address (it says so once per outage).
+    let down = format!("ursa-dp: access log to 127.0.0.1:{gone}: cannot connect");
+    let up = format!("ursa-dp: access log to 127.0.0.1:{gone} is back (");
+    let says = |prefix: &str| {
+        read_lines(&mesh.web.stderr)
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect::<Vec<_>>()
+    };
+    eventually("ursa-dp's outage message", within, || {
+        (!says(&down).is_empty()).then_some(())
+    });
+    for i in 0..5 {
+        probe(&mesh, &format!("still-{i}"));
+    }
+    let back = log_collector(TcpListener::bind(("127.0.0.1", gone)).unwrap());
+    let mut n = 0;
+    // Retries back off up to 30 s.
+    let line = eventually("lines at the address once it listens", within, || {
+        n += 1;
+        probe(&mesh, &format!("back-{n}"));
+        std::thread::sleep(Duration::from_millis(200));
+        let lines = back.lock().unwrap();
+        lines.iter().find(|l| l.contains(" back-")).cloned()
+    });
+    assert!(
+        line.contains(" web->backend GET / HTTP/1.1 200 7 backend back-"),
+        "{line}"
+    );
+    // Each stream that lost its connection says it is back, and what the outage cost.
+    let dropped = eventually("ursa-dp's recovery messages", within, || {
+        let recoveries: Vec<u64> = says(&up)
+            .iter()
+            .filter_map(|l| l.strip_prefix(&up)?.split(' ').next()?.parse().ok())
+            .collect();
+        (recoveries.len() == says(&down).len()).then(|| recoveries.iter().sum::<u64>())
+    });
+    assert!(dropped >= 1, "lines sent while nobody listened are dropped");
+
+    // 3. A TCP service: each connection is one TCP entry (no HTTP values, bytes counted).
+    let mut backend_dp = mesh
+        .server
+        .get("/meshes/default/dataplanes/backend-1")
+        .json();
+    backend_dp["networking"]["inbound"][0]["tags"]["protocol"] = json!("tcp");
+    mesh.put("/meshes/default/dataplanes/backend-1", backend_dp);
+    let line = eventually("a TCP entry", within, || {
+        get(mesh.web_out);
+        std::thread::sleep(Duration::from_millis(200));
+        let lines = back.lock().unwrap();
+        lines
+            .iter()
+            .find(|l| l.contains(" web->backend - - - - "))
+            .cloned()
+    });
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[1..6], ["web->backend", "-", "-", "-", "-"], "{line}");
+    // The whole HTTP response went back through the TCP proxy: more than its 7-byte body.
+    let sent: u64 = fields[6].parse().unwrap();
+    assert!(sent > 7, "{line}");
+    assert_eq!(fields[7..], ["backend", "-", "-"], "{line}");
+
+    // 4. The socket is in the agent's configuration folder, and leaves with the agent.
+    let socket = mesh.dir.join("web-1").join("access-logs.sock");
+    assert!(socket.exists(), "{}", socket.display());
+    assert!(mesh.web.stop().is_some(), "ursa-dp stops on SIGTERM");
+    assert!(!socket.exists(), "{}", socket.display());
 }
 
 /// [`get`] with one more request header.

@@ -97,6 +97,8 @@ pub struct Sidecar {
     child: Child,
     /// Envoy's admin port.
     pub admin: u16,
+    /// What `ursa-dp` and its Envoy write on stderr (`<dir>/<name>.stderr`).
+    pub stderr: std::path::PathBuf,
 }
 
 /// Which dataplane token a sidecar gets.
@@ -177,6 +179,7 @@ impl Sidecar {
             std::fs::write(&token_file, token).unwrap();
             command.arg("--dataplane-token-file").arg(token_file);
         }
+        let stderr = dir.join(format!("{name}.stderr"));
         let child = command
             .args(["--admin-port", &admin.to_string(), "--drain-time", "1"])
             .arg("--config-dir")
@@ -186,10 +189,14 @@ impl Sidecar {
             .env_remove("KUMA_CONTROL_PLANE_API_SERVER_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("start ursa-dp");
-        Sidecar { child, admin }
+        Sidecar {
+            child,
+            admin,
+            stderr,
+        }
     }
 
     /// A request to Envoy's admin API; the raw response.
