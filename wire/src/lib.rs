@@ -1,6 +1,8 @@
 //! What Ursa's control plane and its dataplane agent (`ursa-dp`) say to each other over HTTP:
 //! the catalog (`GET /catalog`, Kuma's shape) and the bootstrap request (`POST /bootstrap`).
-//! Plain serde types, so the agent does not link the control plane.
+//! Plain serde types, so the agent does not link the control plane; and the grammar of Envoy
+//! access-log formats ([`log_format`]), which the control plane validates with and the agent
+//! renders with.
 
 pub mod log_format;
 
