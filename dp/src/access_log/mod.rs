@@ -44,6 +44,15 @@ pub enum AccessLogError {
         /// Why.
         source: std::io::Error,
     },
+    /// A live agent listens there: two agents of the same mesh and name share a folder.
+    #[error(
+        "another agent serves access logs on {}: give each agent its own --config-dir",
+        path.display()
+    )]
+    InUse {
+        /// The socket's path.
+        path: PathBuf,
+    },
     /// The runtime or its thread could not be created.
     #[error("could not start the access-log server: {0}")]
     Start(std::io::Error),
@@ -69,15 +78,21 @@ pub struct AccessLogServer {
 }
 
 impl AccessLogServer {
-    /// Listens on `path` (a stale socket there, left by an agent that was killed, is replaced)
-    /// and serves in a background thread.
+    /// Listens on `path` and serves in a background thread. A socket already there is replaced
+    /// when nobody answers on it (an agent that was killed left it), refused otherwise (a live
+    /// agent with the same folder).
     pub fn start(path: PathBuf) -> Result<AccessLogServer, AccessLogError> {
         let listen = |source| AccessLogError::Listen {
             path: path.clone(),
             source,
         };
         match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(&path).map_err(listen)?,
+            Ok(m) if m.file_type().is_socket() => {
+                if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                    return Err(AccessLogError::InUse { path });
+                }
+                std::fs::remove_file(&path).map_err(listen)?
+            }
             Ok(_) => return Err(listen(ErrorKind::AlreadyExists.into())),
             Err(_) => {}
         }
@@ -203,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn the_server_replaces_a_stale_socket_and_removes_its_own() {
+    fn the_server_replaces_a_stale_socket_keeps_off_a_live_one_and_removes_its_own() {
         let dir = std::env::temp_dir().join(format!("ursa-dp-als-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(SOCKET_NAME);
@@ -211,6 +226,12 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists());
         let server = AccessLogServer::start(path.clone()).unwrap();
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+        // A live one is another agent's: left alone.
+        assert!(matches!(
+            AccessLogServer::start(path.clone()),
+            Err(AccessLogError::InUse { .. })
+        ));
         assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
         drop(server);
         assert!(!path.exists());
