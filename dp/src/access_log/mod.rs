@@ -155,51 +155,147 @@ impl AccessLogService for Service {
         request: Request<Streaming<StreamAccessLogsMessage>>,
     ) -> Result<Response<StreamAccessLogsResponse>, Status> {
         let mut messages = request.into_inner();
-        let mut backend: Option<(Format, Sink)> = None;
-        let mut unnamed = false;
+        let mut stream = LogStream::default();
         while let Some(message) = messages.message().await? {
-            if backend.is_none() {
-                // Envoy names the log in the first message of a stream only.
-                let log_name = message.identifier.as_ref().map(|i| i.log_name.as_str());
-                match log_name.and_then(|n| n.split_once(';')) {
-                    Some((address, format)) if !address.is_empty() => {
-                        backend = Some((Format::parse(format), Sink::open(address)));
-                    }
-                    _ if !unnamed => {
-                        unnamed = true;
-                        eprintln!(
-                            "ursa-dp: an access-log stream names no `<address>;<format>` \
-                             ({log_name:?}); its entries are dropped"
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            // Without a backend the stream is still read to its end: Envoy must not stall.
-            let Some((format, sink)) = &backend else {
-                continue;
-            };
-            match &message.log_entries {
-                Some(LogEntries::HttpLogs(entries)) => {
-                    for entry in &entries.log_entry {
-                        sink.send(format.http(entry));
-                    }
-                }
-                Some(LogEntries::TcpLogs(entries)) => {
-                    for entry in &entries.log_entry {
-                        sink.send(format.tcp(entry));
-                    }
-                }
-                None => {}
-            }
+            stream.take(&message);
         }
         Ok(Response::new(StreamAccessLogsResponse {}))
+    }
+}
+
+/// One of Envoy's streams: the backend its first message names, once it has.
+#[derive(Default)]
+struct LogStream {
+    backend: Option<(Format, Sink)>,
+    /// The stream named no usable backend (reported once).
+    unnamed: bool,
+}
+
+impl LogStream {
+    /// Queues the lines of `message`'s entries (on the current tokio runtime).
+    fn take(&mut self, message: &StreamAccessLogsMessage) {
+        if self.backend.is_none() {
+            // Envoy names the log in the first message of a stream only.
+            let log_name = message.identifier.as_ref().map(|i| i.log_name.as_str());
+            match log_name.and_then(|n| n.split_once(';')) {
+                Some((address, format)) if !address.is_empty() => {
+                    self.backend = Some((Format::parse(format), Sink::open(address)));
+                }
+                _ if !self.unnamed => {
+                    self.unnamed = true;
+                    eprintln!(
+                        "ursa-dp: an access-log stream names no `<address>;<format>` \
+                         ({log_name:?}); its entries are dropped"
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Without a backend the stream is still read to its end: Envoy must not stall.
+        let Some((format, sink)) = &self.backend else {
+            return;
+        };
+        match &message.log_entries {
+            Some(LogEntries::HttpLogs(entries)) => {
+                for entry in &entries.log_entry {
+                    sink.send(format.http(entry));
+                }
+            }
+            Some(LogEntries::TcpLogs(entries)) => {
+                for entry in &entries.log_entry {
+                    sink.send(format.tcp(entry));
+                }
+            }
+            None => {}
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    use envoy_types::pb::envoy::config::core::v3::RequestMethod;
+    use envoy_types::pb::envoy::data::accesslog::v3::{
+        HttpAccessLogEntry, HttpRequestProperties, TcpAccessLogEntry,
+    };
+    use envoy_types::pb::envoy::service::accesslog::v3::stream_access_logs_message::{
+        HttpAccessLogEntries, Identifier, TcpAccessLogEntries,
+    };
+    use tokio::io::AsyncBufReadExt;
+
+    fn named(log_name: &str, entries: LogEntries) -> StreamAccessLogsMessage {
+        StreamAccessLogsMessage {
+            identifier: Some(Identifier {
+                node: None,
+                log_name: log_name.to_string(),
+            }),
+            log_entries: Some(entries),
+        }
+    }
+
+    fn http(methods: &[RequestMethod]) -> LogEntries {
+        LogEntries::HttpLogs(HttpAccessLogEntries {
+            log_entry: methods
+                .iter()
+                .map(|m| HttpAccessLogEntry {
+                    request: Some(HttpRequestProperties {
+                        request_method: *m as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn the_first_message_names_the_backend_of_the_whole_stream() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let mut stream = LogStream::default();
+            stream.take(&named(
+                &format!("{address};%REQ(:METHOD)% %BYTES_SENT%\n"),
+                http(&[RequestMethod::Get, RequestMethod::Post]),
+            ));
+            // Later messages carry no identifier; a later name would not count anyway.
+            stream.take(&StreamAccessLogsMessage {
+                identifier: None,
+                log_entries: Some(LogEntries::TcpLogs(TcpAccessLogEntries {
+                    log_entry: vec![TcpAccessLogEntry::default()],
+                })),
+            });
+            stream.take(&named("127.0.0.1:1;other", http(&[RequestMethod::Put])));
+            let (connection, _) = listener.accept().await.unwrap();
+            let mut lines = tokio::io::BufReader::new(connection).lines();
+            for expected in ["GET 0", "POST 0", "- 0", "PUT 0"] {
+                let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line());
+                assert_eq!(line.await.unwrap().unwrap().unwrap(), expected);
+            }
+        });
+    }
+
+    #[test]
+    fn a_stream_without_a_usable_name_is_read_and_dropped() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for name in ["no separator", ";format only"] {
+                let mut stream = LogStream::default();
+                stream.take(&named(name, http(&[RequestMethod::Get])));
+                stream.take(&named(name, http(&[RequestMethod::Get])));
+                assert!(stream.backend.is_none() && stream.unnamed, "{name}");
+            }
+        });
+    }
 
     #[test]
     fn the_socket_goes_in_the_config_folder_unless_too_long_for_one() {
