@@ -23,12 +23,33 @@ pub fn envoy_available() {
     );
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, for a listener Envoy binds later.
+///
+/// Taken below the kernel's ephemeral range (32768 and up here), which every port-0 bind
+/// (the apps, the control planes' servers) draws from, so a later port-0 bind can never land
+/// on it; and never handed out twice by one test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    const FIRST: u64 = 20_000;
+    const COUNT: u64 = 12_000;
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    // Start at a point of this process's own, so concurrent test processes spread out.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let start = (u64::from(std::process::id()) * 7919 + nanos) % COUNT;
+    (0..COUNT)
+        .map(|i| (FIRST + (start + i * 37) % COUNT) as u16)
+        .find(|port| {
+            !given.contains(port) && TcpListener::bind(("127.0.0.1", *port)).is_ok() && {
+                given.insert(*port);
+                true
+            }
+        })
+        .expect("a free port below the ephemeral range")
 }
 
 /// A tiny HTTP server on a free loopback port answering every request with `body`.
