@@ -1,6 +1,9 @@
 //! The proto3 JSON mapping Kuma's API uses (golang/protobuf `jsonpb`), as serde helpers: lenient
 //! input (quoted numbers, `null` for "unset", snake_case aliases) and canonical output (defaults
-//! omitted, 64-bit integers as strings, durations as `"1.500s"`).
+//! omitted, 64-bit integers as strings, durations as `"1.500s"`). A `null` member of a message
+//! reads as unset through [`json`], the one decoder of specs.
+
+pub mod json;
 
 use std::collections::BTreeMap;
 use std::fmt;

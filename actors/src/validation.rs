@@ -276,7 +276,7 @@ pub(crate) mod testing {
         validate: impl Fn(&T) -> Violations,
         want: &[(&str, &str)],
     ) {
-        let spec: T = serde_json::from_value(spec_json(spec))
+        let spec: T = crate::proto::json::from_value(spec_json(spec))
             .unwrap_or_else(|e| panic!("case {case:?}: spec does not decode: {e}"));
         assert_eq!(pairs(&validate(&spec)), expected(want), "case {case:?}");
     }

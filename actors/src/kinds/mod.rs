@@ -15,6 +15,7 @@ pub mod traffic_trace;
 
 use serde::{Serialize, Serializer};
 
+use crate::proto;
 use crate::validation::Violations;
 
 macro_rules! kinds {
@@ -290,7 +291,7 @@ impl Kind {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Violations> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
+    serde_path_to_error::deserialize(proto::json::Decoder::new(value)).map_err(|err| {
         let field = render_path(err.path());
         let message = clean_message(&err.inner().to_string());
         Violations::single(
