@@ -376,23 +376,16 @@ impl<'de> VariantAccess<'de> for Payload {
 /// given: a field named twice (camelCase and snake_case) is refused as a duplicate either way.
 struct Unset;
 
-// The types with a zero value get it.
+// Each method reads the zero value of its type, written as JSON.
 macro_rules! zero {
-    ($($method:ident => $visit:ident($($zero:expr)?);)*) => {
+    ($($method:ident($($arg:ident: $ty:ty),*) => $zero:expr;)*) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-                visitor.$visit($($zero)?)
-            }
-        )*
-    };
-}
-
-// The others read the `null` itself.
-macro_rules! null {
-    ($($method:ident)*) => {
-        $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-                Value::Null.$method(visitor)
+            fn $method<V: Visitor<'de>>(
+                self,
+                $($arg: $ty,)*
+                visitor: V,
+            ) -> Result<V::Value, Error> {
+                Decoder($zero).$method($($arg,)* visitor)
             }
         )*
     };
@@ -401,36 +394,38 @@ macro_rules! null {
 impl<'de> Deserializer<'de> for Unset {
     type Error = Error;
 
-    null! { deserialize_any deserialize_char deserialize_identifier deserialize_ignored_any }
-
     zero! {
-        deserialize_bool => visit_bool(false);
-        deserialize_i8 => visit_i64(0);
-        deserialize_i16 => visit_i64(0);
-        deserialize_i32 => visit_i64(0);
-        deserialize_i64 => visit_i64(0);
-        deserialize_i128 => visit_i64(0);
-        deserialize_u8 => visit_u64(0);
-        deserialize_u16 => visit_u64(0);
-        deserialize_u32 => visit_u64(0);
-        deserialize_u64 => visit_u64(0);
-        deserialize_u128 => visit_u64(0);
-        deserialize_f32 => visit_f64(0.0);
-        deserialize_f64 => visit_f64(0.0);
-        deserialize_str => visit_str("");
-        deserialize_string => visit_str("");
-        deserialize_bytes => visit_bytes(&[]);
-        deserialize_byte_buf => visit_bytes(&[]);
-        deserialize_option => visit_none();
-        deserialize_unit => visit_unit();
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_unit()
+        deserialize_any() => Value::Null;
+        deserialize_option() => Value::Null;
+        deserialize_unit() => Value::Null;
+        deserialize_unit_struct(name: &'static str) => Value::Null;
+        deserialize_char() => Value::Null;
+        deserialize_identifier() => Value::Null;
+        deserialize_ignored_any() => Value::Null;
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]) => Value::Null;
+        deserialize_bool() => Value::Bool(false);
+        deserialize_i8() => Value::from(0);
+        deserialize_i16() => Value::from(0);
+        deserialize_i32() => Value::from(0);
+        deserialize_i64() => Value::from(0);
+        deserialize_i128() => Value::from(0);
+        deserialize_u8() => Value::from(0);
+        deserialize_u16() => Value::from(0);
+        deserialize_u32() => Value::from(0);
+        deserialize_u64() => Value::from(0);
+        deserialize_u128() => Value::from(0);
+        deserialize_f32() => Value::from(0);
+        deserialize_f64() => Value::from(0);
+        deserialize_str() => Value::from("");
+        deserialize_string() => Value::from("");
+        deserialize_bytes() => Value::Array(Vec::new());
+        deserialize_byte_buf() => Value::Array(Vec::new());
+        deserialize_seq() => Value::Array(Vec::new());
+        deserialize_tuple(len: usize) => Value::Array(Vec::new());
+        deserialize_tuple_struct(name: &'static str, len: usize) => Value::Array(Vec::new());
+        deserialize_map() => Value::Object(Map::new());
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]) =>
+            Value::Object(Map::new());
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -439,49 +434,6 @@ impl<'de> Deserializer<'de> for Unset {
         visitor: V,
     ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visit_array(Vec::new(), visitor)
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visit_object(Map::new(), Nulls::Keep, visitor)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visit_object(Map::new(), Nulls::Unset, visitor)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        Value::Null.deserialize_enum(name, variants, visitor)
     }
 }
 
