@@ -23,15 +23,6 @@ pub fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
-/// Deserialises `null` as the type's default (proto3: `null` means "unset").
-pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
 /// Deserialises a `map<string,string>`; `null` means empty and a `null` value becomes `""`.
 pub fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Tags, D::Error> {
     let m: Option<BTreeMap<String, Option<String>>> = Option::deserialize(d)?;
@@ -39,11 +30,6 @@ pub fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Tags, D::Error> {
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect())
-}
-
-/// Deserialises a `google.protobuf.Struct`: a JSON object or `null`.
-pub fn opt_struct<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Struct>, D::Error> {
-    Option::<Struct>::deserialize(d)
 }
 
 macro_rules! int_visitor {

@@ -238,7 +238,8 @@ pub fn check_envelope(kind: Kind, url_mesh: &str, url_name: &str, body: &BodyMet
 /// A well-formed body is decoded once, straight from its bytes into the spec, with the meta
 /// keys picked out on the way (no intermediate `serde_json::Value`). A body that fails to is
 /// decoded again the slow way, which words every kind of failure (broken JSON, a non-object,
-/// a meta key of the wrong type, a bad field) exactly as the API always has.
+/// a meta key of the wrong type, a bad field) exactly as the API always has, and which alone
+/// reads a `null` member as unset ([`crate::proto::json`]): a body with one takes that way.
 pub fn decode_put(
     kind: Kind,
     url_mesh: &str,
@@ -423,5 +424,20 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    /// A `null` member of a message is unset: the one-pass decoder leaves such a body to the
+    /// two-pass one, which decodes it as if the member were not there.
+    #[test]
+    fn null_members_decode_as_unset() {
+        let with_nulls = r#"{"type":"TrafficRoute","mesh":"m","name":"r","sources":[{"match":{"service":"a"}}],"destinations":null,"conf":[{"weight":null,"destination":{"service":"b"}}]}"#;
+        let without = r#"{"type":"TrafficRoute","mesh":"m","name":"r","sources":[{"match":{"service":"a"}}],"conf":[{"destination":{"service":"b"}}]}"#;
+        assert!(Kind::TrafficRoute
+            .decode_body(with_nulls.as_bytes())
+            .is_none());
+        assert_eq!(
+            decode_put(Kind::TrafficRoute, "m", "r", with_nulls.as_bytes()),
+            decode_put(Kind::TrafficRoute, "m", "r", without.as_bytes()),
+        );
     }
 }

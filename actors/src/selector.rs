@@ -8,12 +8,11 @@ use crate::validation::{go_quote, Path, Violations};
 
 /// A selector: every tag in `match` must be equal on the selected dataplane (`*` = any value).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Selector {
     /// Tags to match.
     #[serde(
         rename = "match",
-        default,
         deserialize_with = "proto::tags",
         skip_serializing_if = "Tags::is_empty"
     )]

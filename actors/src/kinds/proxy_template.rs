@@ -2,71 +2,46 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto;
 use crate::selector::{Selector, SelectorRules};
 use crate::validation::{Path, Violations};
 use crate::xds::raw::Decoded;
 
 /// Spec of a `ProxyTemplate`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ProxyTemplateSpec {
     /// Dataplanes the template applies to.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub selectors: Vec<Selector>,
     /// What to generate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<ProxyTemplateConf>,
 }
 
 /// What a ProxyTemplate generates.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ProxyTemplateConf {
     /// Predefined profiles (`default-proxy`).
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<String>,
     /// Raw Envoy resources.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<RawResource>,
 }
 
 /// A raw Envoy resource in YAML or JSON.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RawResource {
     /// Resource name.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Resource version.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// The resource itself, as YAML or JSON text.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub resource: String,
     /// `resource` decoded (by validation, or by the first generation that reads it).
     #[serde(skip)]

@@ -2,27 +2,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::proto;
 use crate::selector::{Selector, SelectorRules};
 use crate::validation::{Path, Violations};
 
 /// Spec of a `TrafficPermission`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrafficPermissionSpec {
     /// Allowed clients.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Selector>,
     /// Services they may reach.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<Selector>,
 }
 

@@ -8,45 +8,28 @@ use crate::validation::{Path, Violations};
 
 /// Spec of a `TrafficRoute`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrafficRouteSpec {
     /// Clients the route applies to.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Selector>,
     /// Service being routed.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<Selector>,
     /// Weighted split.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conf: Vec<WeightedDestination>,
 }
 
 /// One branch of a split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct WeightedDestination {
     /// Relative weight.
-    #[serde(
-        default,
-        deserialize_with = "proto::u32",
-        skip_serializing_if = "is_default"
-    )]
+    #[serde(deserialize_with = "proto::u32", skip_serializing_if = "is_default")]
     pub weight: u32,
     /// Tags selecting the endpoints of this branch.
     #[serde(
-        default,
         deserialize_with = "proto::tags",
         skip_serializing_if = "Tags::is_empty"
     )]

@@ -3,23 +3,18 @@
 use serde::{Deserialize, Serialize};
 
 use super::traffic_log::BackendRef;
-use crate::proto;
 use crate::selector::{Selector, SelectorRules};
 use crate::validation::{Path, Violations};
 
 /// Spec of a `TrafficTrace`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrafficTraceSpec {
     /// Dataplanes that trace.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub selectors: Vec<Selector>,
     /// Backend choice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<BackendRef>,
 }
 

@@ -6,62 +6,36 @@ use super::{check_backends, Backend};
 use crate::access_log_format;
 use crate::backend_conf::TypedConf;
 use crate::gostd;
-use crate::proto::{self, Struct};
+use crate::proto::Struct;
 use crate::validation::{Path, Violations};
 
 /// `logging` section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Logging {
     /// Backend used when a TrafficLog names none.
-    #[serde(
-        default,
-        alias = "default_backend",
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(alias = "default_backend", skip_serializing_if = "String::is_empty")]
     pub default_backend: String,
     /// Logging backends.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<LoggingBackend>,
 }
 
 /// An access-log backend (`file` or `tcp`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LoggingBackend {
     /// Backend name.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Envoy access-log format string.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub format: String,
     /// Backend type: `file` or `tcp`.
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub type_: String,
     /// Type-specific configuration (`path` or `address`).
-    #[serde(
-        default,
-        deserialize_with = "proto::opt_struct",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<Struct>,
 }
 

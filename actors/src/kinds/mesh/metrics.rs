@@ -5,55 +5,33 @@ use serde::{Deserialize, Serialize};
 
 use super::{MeshSpec, UsedNames};
 use crate::backend_conf;
-use crate::proto::{self, Struct};
+use crate::proto::Struct;
 use crate::validation::{Path, Violations};
 
 /// `metrics` section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Metrics {
     /// Name of the enabled metrics backend.
-    #[serde(
-        default,
-        alias = "enabled_backend",
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(alias = "enabled_backend", skip_serializing_if = "String::is_empty")]
     pub enabled_backend: String,
     /// Metrics backends.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<MetricsBackend>,
 }
 
 /// A metrics backend (`prometheus`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct MetricsBackend {
     /// Backend name.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Backend type: `prometheus`.
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub type_: String,
     /// Type-specific configuration (`port`, `path`).
-    #[serde(
-        default,
-        deserialize_with = "proto::opt_struct",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<Struct>,
 }
 

@@ -14,7 +14,7 @@ use x509_parser::extensions::KeyUsage;
 use super::{MeshSpec, UsedNames};
 use crate::backend_conf::TypedConf;
 use crate::pki::{parse_certificate, x509_key_pair};
-use crate::proto::{self, Duration, Struct};
+use crate::proto::{Duration, Struct};
 use crate::validation::{go_quote, Path, Violations};
 
 mod provided;
@@ -31,62 +31,40 @@ pub const PROVIDED: &str = "provided";
 
 /// `mtls` section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Mtls {
     /// Name of the enabled CA backend; empty = mTLS off.
-    #[serde(
-        default,
-        alias = "enabled_backend",
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(alias = "enabled_backend", skip_serializing_if = "String::is_empty")]
     pub enabled_backend: String,
     /// CA backends.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<CaBackend>,
 }
 
 /// A certificate-authority backend (`builtin` or `provided`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct CaBackend {
     /// Backend name.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Backend type: `builtin` or `provided`.
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub type_: String,
     /// Dataplane certificate settings.
-    #[serde(default, alias = "dp_cert", skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "dp_cert", skip_serializing_if = "Option::is_none")]
     pub dp_cert: Option<DpCert>,
     /// Type-specific configuration.
-    #[serde(
-        default,
-        deserialize_with = "proto::opt_struct",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<Struct>,
 }
 
 /// Dataplane certificate settings of a CA backend.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct DpCert {
     /// Rotation settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
 }
 
@@ -109,10 +87,10 @@ impl CaBackend {
 
 /// Certificate rotation settings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Rotation {
     /// How long a dataplane certificate is valid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration: Option<Duration>,
 }
 

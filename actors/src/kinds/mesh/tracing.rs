@@ -10,57 +10,34 @@ use crate::validation::{Path, Violations};
 
 /// `tracing` section.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Tracing {
     /// Backend used when a TrafficTrace names none.
-    #[serde(
-        default,
-        alias = "default_backend",
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(alias = "default_backend", skip_serializing_if = "String::is_empty")]
     pub default_backend: String,
     /// Tracing backends.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<TracingBackend>,
 }
 
 /// A tracing backend (`zipkin`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TracingBackend {
     /// Backend name.
-    #[serde(
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Percentage of requests sampled (0–100).
     #[serde(
-        default,
         deserialize_with = "proto::opt_f64",
         skip_serializing_if = "Option::is_none"
     )]
     pub sampling: Option<f64>,
     /// Backend type: `zipkin`.
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "proto::null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
     pub type_: String,
     /// Type-specific configuration (`url`, `traceId128bit`, `apiVersion`).
-    #[serde(
-        default,
-        deserialize_with = "proto::opt_struct",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conf: Option<Struct>,
 }
 
