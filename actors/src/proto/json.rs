@@ -33,14 +33,33 @@ impl Decoder {
     }
 }
 
-// The methods that never look inside an array or an object are the value's own.
-macro_rules! as_the_value {
-    ($($method:ident)*) => {
+// Most `Deserializer` methods differ only in what reads the value, so each is one entry
+// `how name(arguments);`: `value` (the value's own method, its errors word for word), `array`
+// (an array read element by element here, anything else by the value) or `zero(json)` (a
+// decoder of that zero value).
+macro_rules! methods {
+    ($($how:ident$(($zero:expr))? $method:ident($($arg:ident: $ty:ty),*);)*) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-                self.0.$method(visitor)
+            fn $method<V: Visitor<'de>>(
+                self,
+                $($arg: $ty,)*
+                visitor: V,
+            ) -> Result<V::Value, Error> {
+                methods!(@$how self, visitor, $method($($arg),*) $(, $zero)?)
             }
         )*
+    };
+    (@value $self:ident, $visitor:ident, $method:ident($($arg:ident),*)) => {
+        $self.0.$method($($arg,)* $visitor)
+    };
+    (@array $self:ident, $visitor:ident, $method:ident($($arg:ident),*)) => {
+        match $self.0 {
+            Value::Array(items) => visit_array(items, $visitor),
+            other => other.$method($($arg,)* $visitor),
+        }
+    };
+    (@zero $self:ident, $visitor:ident, $method:ident($($arg:ident),*), $zero:expr) => {
+        Decoder($zero).$method($($arg,)* $visitor)
     };
 }
 
@@ -55,30 +74,18 @@ impl<'de> Deserializer<'de> for Decoder {
         }
     }
 
-    as_the_value! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
-        deserialize_string deserialize_unit deserialize_identifier deserialize_ignored_any
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.0.deserialize_unit_struct(name, visitor)
-    }
-
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_byte_buf(visitor)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Array(items) => visit_array(items, visitor),
-            other => other.deserialize_byte_buf(visitor),
-        }
+    methods! {
+        value deserialize_bool(); value deserialize_char(); value deserialize_str();
+        value deserialize_string(); value deserialize_i8(); value deserialize_i16();
+        value deserialize_i32(); value deserialize_i64(); value deserialize_i128();
+        value deserialize_u8(); value deserialize_u16(); value deserialize_u32();
+        value deserialize_u64(); value deserialize_u128(); value deserialize_f32();
+        value deserialize_f64(); value deserialize_unit();
+        value deserialize_unit_struct(name: &'static str);
+        value deserialize_identifier(); value deserialize_ignored_any();
+        array deserialize_bytes(); array deserialize_byte_buf(); array deserialize_seq();
+        array deserialize_tuple(len: usize);
+        array deserialize_tuple_struct(name: &'static str, len: usize);
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -94,30 +101,6 @@ impl<'de> Deserializer<'de> for Decoder {
         visitor: V,
     ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Array(items) => visit_array(items, visitor),
-            other => other.deserialize_seq(visitor),
-        }
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -376,56 +359,42 @@ impl<'de> VariantAccess<'de> for Payload {
 /// given: a field named twice (camelCase and snake_case) is refused as a duplicate either way.
 struct Unset;
 
-// Each method reads the zero value of its type, written as JSON.
-macro_rules! zero {
-    ($($method:ident($($arg:ident: $ty:ty),*) => $zero:expr;)*) => {
-        $(
-            fn $method<V: Visitor<'de>>(
-                self,
-                $($arg: $ty,)*
-                visitor: V,
-            ) -> Result<V::Value, Error> {
-                Decoder($zero).$method($($arg,)* visitor)
-            }
-        )*
-    };
-}
-
 impl<'de> Deserializer<'de> for Unset {
     type Error = Error;
 
-    zero! {
-        deserialize_any() => Value::Null;
-        deserialize_option() => Value::Null;
-        deserialize_unit() => Value::Null;
-        deserialize_unit_struct(name: &'static str) => Value::Null;
-        deserialize_char() => Value::Null;
-        deserialize_identifier() => Value::Null;
-        deserialize_ignored_any() => Value::Null;
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]) => Value::Null;
-        deserialize_bool() => Value::Bool(false);
-        deserialize_i8() => Value::from(0);
-        deserialize_i16() => Value::from(0);
-        deserialize_i32() => Value::from(0);
-        deserialize_i64() => Value::from(0);
-        deserialize_i128() => Value::from(0);
-        deserialize_u8() => Value::from(0);
-        deserialize_u16() => Value::from(0);
-        deserialize_u32() => Value::from(0);
-        deserialize_u64() => Value::from(0);
-        deserialize_u128() => Value::from(0);
-        deserialize_f32() => Value::from(0);
-        deserialize_f64() => Value::from(0);
-        deserialize_str() => Value::from("");
-        deserialize_string() => Value::from("");
-        deserialize_bytes() => Value::Array(Vec::new());
-        deserialize_byte_buf() => Value::Array(Vec::new());
-        deserialize_seq() => Value::Array(Vec::new());
-        deserialize_tuple(len: usize) => Value::Array(Vec::new());
-        deserialize_tuple_struct(name: &'static str, len: usize) => Value::Array(Vec::new());
-        deserialize_map() => Value::Object(Map::new());
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]) =>
-            Value::Object(Map::new());
+    // Each type reads its zero value, written as JSON.
+    methods! {
+        zero(Value::Null) deserialize_any();
+        zero(Value::Null) deserialize_option();
+        zero(Value::Null) deserialize_unit();
+        zero(Value::Null) deserialize_unit_struct(name: &'static str);
+        zero(Value::Null) deserialize_char();
+        zero(Value::Null) deserialize_identifier();
+        zero(Value::Null) deserialize_ignored_any();
+        zero(Value::Null) deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        zero(Value::Bool(false)) deserialize_bool();
+        zero(Value::from(0)) deserialize_i8();
+        zero(Value::from(0)) deserialize_i16();
+        zero(Value::from(0)) deserialize_i32();
+        zero(Value::from(0)) deserialize_i64();
+        zero(Value::from(0)) deserialize_i128();
+        zero(Value::from(0)) deserialize_u8();
+        zero(Value::from(0)) deserialize_u16();
+        zero(Value::from(0)) deserialize_u32();
+        zero(Value::from(0)) deserialize_u64();
+        zero(Value::from(0)) deserialize_u128();
+        zero(Value::from(0)) deserialize_f32();
+        zero(Value::from(0)) deserialize_f64();
+        zero(Value::from("")) deserialize_str();
+        zero(Value::from("")) deserialize_string();
+        zero(Value::Array(Vec::new())) deserialize_bytes();
+        zero(Value::Array(Vec::new())) deserialize_byte_buf();
+        zero(Value::Array(Vec::new())) deserialize_seq();
+        zero(Value::Array(Vec::new())) deserialize_tuple(len: usize);
+        zero(Value::Array(Vec::new())) deserialize_tuple_struct(name: &'static str, len: usize);
+        zero(Value::Object(Map::new())) deserialize_map();
+        zero(Value::Object(Map::new()))
+            deserialize_struct(name: &'static str, fields: &'static [&'static str]);
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
