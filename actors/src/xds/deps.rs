@@ -13,17 +13,6 @@ use super::generate::PASS_THROUGH;
 use super::policy;
 use super::snapshot::ChangeSummary;
 
-/// The policy kinds generation reads; a change of any other kind concerns no proxy.
-pub const POLICY_KINDS: &[Kind] = &[
-    Kind::TrafficRoute,
-    Kind::TrafficPermission,
-    Kind::TrafficLog,
-    Kind::TrafficTrace,
-    Kind::HealthCheck,
-    Kind::FaultInjection,
-    Kind::ProxyTemplate,
-];
-
 /// The dependency keys of one generated configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Deps {
@@ -56,7 +45,9 @@ impl Deps {
             return true;
         }
         summary.changes.iter().any(|c| {
-            POLICY_KINDS.contains(&c.kind)
+            // Every policy kind is generation's (the kinds table says which kinds are
+            // policies); a change of any other kind concerns no proxy.
+            c.kind.matcher().is_some()
                 && (self.policies.contains(&(c.kind, c.name.clone()))
                     || c.after.as_ref().is_some_and(|p| may_select(&p.spec, spec)))
         })
@@ -302,6 +293,45 @@ mod tests {
         );
         let mesh = change(Kind::Mesh, "m", None, None);
         assert_eq!(affected(&state, &mesh).len(), 4);
+    }
+
+    #[test]
+    fn every_policy_kind_concerns_proxies_and_other_kinds_none() {
+        let mut state = mesh();
+        let template = resource(
+            Kind::ProxyTemplate,
+            "t",
+            json!({"selectors": [{"match": {"service": "web"}}],
+                   "conf": {"imports": ["default-proxy"]}}),
+        );
+        // Created: web may be selected now.
+        let summary = change(Kind::ProxyTemplate, "t", None, Some(template.clone()));
+        assert_eq!(affected(&state, &summary), ["web"]);
+        // Deleted: web had it selected.
+        state.insert(template.clone());
+        let summary = change(Kind::ProxyTemplate, "t", Some(template), None);
+        assert_eq!(affected(&state, &summary), ["web"]);
+        // An insight is no policy: it concerns no proxy, not even its own.
+        let insight = resource(
+            Kind::DataplaneInsight,
+            "web",
+            json!({"subscriptions": [{"id": "s", "controlPlaneInstanceId": "cp"}]}),
+        );
+        let summary = change(Kind::DataplaneInsight, "web", None, Some(insight));
+        assert!(affected(&state, &summary).is_empty());
+        for kind in Kind::ALL {
+            let policy = matches!(
+                kind,
+                Kind::HealthCheck
+                    | Kind::ProxyTemplate
+                    | Kind::TrafficLog
+                    | Kind::TrafficPermission
+                    | Kind::TrafficRoute
+                    | Kind::TrafficTrace
+                    | Kind::FaultInjection
+            );
+            assert_eq!(kind.matcher().is_some(), policy, "{kind:?}");
+        }
     }
 
     #[test]
