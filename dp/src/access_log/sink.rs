@@ -1,7 +1,9 @@
 //! Delivery of one gRPC stream's lines to its `tcp` backend's address: one TCP connection,
 //! fed through a bounded queue so that neither a slow nor an absent listener reaches back to
 //! Envoy. While the address is down, lines are dropped and counted, and the connection is
-//! tried again with a growing delay; one message marks the start of an outage, one its end.
+//! tried again with a growing delay; one message marks the start of an outage, one its end. A
+//! listener that accepts but stops reading is an outage too, once a write has waited
+//! [`WRITE_TIMEOUT`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Delay before the second attempt after an outage begins; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long one line may wait for the listener to take it before the connection is given up.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sending end of one stream's delivery; the delivery ends when it is dropped and the
 /// queue is written out.
@@ -40,10 +44,20 @@ struct Counts {
 impl Sink {
     /// Starts delivering to `address` (`host:port`) on the current tokio runtime.
     pub fn open(address: &str) -> Sink {
+        Sink::open_with(address, WRITE_TIMEOUT)
+    }
+
+    /// [`Sink::open`] giving up a connection whose writes wait longer than `write_timeout`.
+    fn open_with(address: &str, write_timeout: Duration) -> Sink {
         let address: Arc<str> = address.into();
         let (lines, queue) = mpsc::channel(QUEUE);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(deliver(address.clone(), queue, counts.clone()));
+        tokio::spawn(deliver(
+            address.clone(),
+            queue,
+            counts.clone(),
+            write_timeout,
+        ));
         Sink {
             address,
             lines,
@@ -67,7 +81,12 @@ impl Sink {
 }
 
 /// Writes the queue to `address` until the [`Sink`] is dropped.
-async fn deliver(address: Arc<str>, mut queue: mpsc::Receiver<String>, counts: Arc<Counts>) {
+async fn deliver(
+    address: Arc<str>,
+    mut queue: mpsc::Receiver<String>,
+    counts: Arc<Counts>,
+    write_timeout: Duration,
+) {
     let mut backoff = FIRST_BACKOFF;
     let mut down = false;
     let outage = |down: &mut bool, why: &dyn std::fmt::Display| {
@@ -89,13 +108,20 @@ async fn deliver(address: Arc<str>, mut queue: mpsc::Receiver<String>, counts: A
                     let Some(line) = queue.recv().await else {
                         return;
                     };
-                    if let Err(e) = connection.write_all(line.as_bytes()).await {
-                        counts.dropped.fetch_add(1, Ordering::Relaxed);
-                        break e;
-                    }
+                    let failure =
+                        match timeout(write_timeout, connection.write_all(line.as_bytes())).await {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(e)) => format!("writing failed ({e})"),
+                            Err(_) => format!(
+                                "writing failed (not read for {} s)",
+                                write_timeout.as_secs_f64()
+                            ),
+                        };
+                    counts.dropped.fetch_add(1, Ordering::Relaxed);
+                    break failure;
                 };
-                // The listener went away: try again at once, it may be restarting.
-                outage(&mut down, &format!("writing failed ({failure})"));
+                // The listener went away or stalled: try again at once, it may be restarting.
+                outage(&mut down, &failure);
                 continue;
             }
             Err(e) => e,
@@ -152,6 +178,43 @@ mod tests {
                 let line = timeout(Duration::from_secs(10), lines.next_line()).await;
                 assert_eq!(line.unwrap().unwrap().unwrap(), format!("line {i}"));
             }
+        });
+    }
+
+    #[test]
+    fn a_listener_that_stops_reading_is_given_up_and_dialled_again() {
+        runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let sink = Sink::open_with(
+                &listener.local_addr().unwrap().to_string(),
+                Duration::from_millis(200),
+            );
+            let (stalled, _) = listener.accept().await.unwrap();
+            // Lines of 64 KiB until the socket buffers are full and a write waits: the writer
+            // gives the connection up and dials again.
+            let big = "x".repeat(64 * 1024) + "\n";
+            let again = async {
+                loop {
+                    sink.send(big.clone());
+                    if let Ok(accepted) =
+                        timeout(Duration::from_millis(20), listener.accept()).await
+                    {
+                        break accepted.unwrap().0;
+                    }
+                }
+            };
+            let fresh = timeout(Duration::from_secs(20), again).await.unwrap();
+            drop(stalled);
+            sink.send("fresh\n".to_string());
+            let mut lines = tokio::io::BufReader::new(fresh).lines();
+            let line = loop {
+                let line = timeout(Duration::from_secs(10), lines.next_line()).await;
+                let line = line.unwrap().unwrap().unwrap();
+                if !line.starts_with('x') {
+                    break line;
+                }
+            };
+            assert_eq!(line, "fresh");
         });
     }
 
