@@ -166,6 +166,14 @@ fn web(protocol: &str, outbounds: Json) -> Json {
         "outbound": outbounds}})
 }
 
+/// web-01, an HTTP service calling `backend` on port 10001.
+fn http_web() -> TestMesh {
+    TestMesh::new().dp(
+        "web-01",
+        web("http", json!([{"port": 10001, "service": "backend"}])),
+    )
+}
+
 /// TCP inbound and a TCP outbound on the implicit default route.
 fn tcp() -> String {
     let mesh = TestMesh::new().dp(
@@ -331,31 +339,22 @@ fn prometheus() -> String {
 /// The fault filter before the router of an HTTP inbound, for callers tagged `service: web`
 /// or `version: v2`, with a delay, an abort and a bandwidth limit (decimal percentages, X7).
 fn fault_injection() -> String {
-    let mesh = TestMesh::new()
-        .dp(
-            "web-01",
-            web("http", json!([{"port": 10001, "service": "backend"}])),
-        )
-        .add(
-            Kind::FaultInjection,
-            "backend-faults",
-            json!({"sources": [{"match": {"service": "web", "protocol": "http"}},
+    let mesh = http_web().add(
+        Kind::FaultInjection,
+        "backend-faults",
+        json!({"sources": [{"match": {"service": "web", "protocol": "http"}},
                                {"match": {"version": "v2", "protocol": "http"}}],
                    "destinations": [{"match": {"service": "backend", "protocol": "http"}}],
                    "conf": {"delay": {"percentage": 50.5, "value": "300ms"},
                             "abort": {"percentage": 10, "httpStatus": 503},
                             "responseBandwidth": {"percentage": 0.001, "limit": "50kbps"}}}),
-        );
+    );
     backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("backend-01")
 }
 
 /// Active TCP checks and outlier detection on both clusters of a service split by version.
 fn health_check() -> String {
-    let mesh = TestMesh::new()
-        .dp(
-            "web-01",
-            web("http", json!([{"port": 10001, "service": "backend"}])),
-        )
+    let mesh = http_web()
         .add(
             Kind::TrafficRoute,
             "backend-split",
@@ -392,19 +391,14 @@ fn transparent_proxy() -> String {
 /// A ProxyTemplate importing the default profile: the API docs' raw v2 cluster is added as a
 /// v3 cluster, and a raw inbound cluster replaces the generated one of its name.
 fn proxy_template() -> String {
-    let mesh = TestMesh::new()
-        .dp(
-            "web-01",
-            web("http", json!([{"port": 10001, "service": "backend"}])),
-        )
-        .add(
-            Kind::ProxyTemplate,
-            "custom",
-            json!({"selectors": [{"match": {"service": "web"}}],
+    let mesh = http_web().add(
+        Kind::ProxyTemplate,
+        "custom",
+        json!({"selectors": [{"match": {"service": "web"}}],
                    "conf": {"imports": ["default-proxy"], "resources": [
                        {"name": "docs", "version": "v1", "resource": DOCS_CLUSTER},
                        {"name": "local", "version": "v1", "resource": LOCAL_CLUSTER}]}}),
-        );
+    );
     backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
 }
 
@@ -422,19 +416,14 @@ filter_chains:
       stat_prefix: raw
       cluster: localhost:8443
 ";
-    let mesh = TestMesh::new()
-        .dp(
-            "web-01",
-            web("http", json!([{"port": 10001, "service": "backend"}])),
-        )
-        .add(
-            Kind::ProxyTemplate,
-            "raw-only",
-            json!({"selectors": [{"match": {"service": "web"}}],
+    let mesh = http_web().add(
+        Kind::ProxyTemplate,
+        "raw-only",
+        json!({"selectors": [{"match": {"service": "web"}}],
                    "conf": {"resources": [
                        {"name": "listener", "version": "v1", "resource": listener},
                        {"name": "docs", "version": "v1", "resource": DOCS_CLUSTER}]}}),
-        );
+    );
     backend(mesh, "backend-01", "10.0.0.2", "v1", "http").render("web-01")
 }
 
