@@ -47,7 +47,7 @@ fn check(op: &Operator<'_>) -> Result<(), String> {
                 ));
             }
             check_limit(op)?;
-            let mut headers = args.split('?');
+            let mut headers = op.headers();
             let header = headers.next().unwrap_or("");
             let alternatives: Vec<&str> = headers.collect();
             if alternatives.len() > 1 {

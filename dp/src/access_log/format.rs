@@ -18,7 +18,7 @@ use envoy_types::pb::envoy::data::accesslog::v3::{
     AccessLogCommon, HttpAccessLogEntry, HttpRequestProperties, ResponseFlags, TcpAccessLogEntry,
 };
 use envoy_types::pb::google::protobuf::{Duration, Timestamp};
-use ursa_wire::log_format::{tokenize, Token};
+use ursa_wire::log_format::{tokenize, Operator, Token};
 
 /// Envoy's default `%START_TIME%` rendering (UTC, milliseconds).
 const DEFAULT_START_TIME: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
@@ -110,13 +110,10 @@ impl Format {
         let pieces = tokenize(format)
             .map(|token| match token {
                 Ok(Token::Text(text)) => Piece::Text(text.to_string()),
-                Ok(Token::Operator(op)) => {
-                    let args = op.args.unwrap_or("");
-                    Piece::Operator {
-                        command: Command::parse(op.command, args),
-                        limit: op.limit.and_then(|l| l.parse().ok()),
-                    }
-                }
+                Ok(Token::Operator(op)) => Piece::Operator {
+                    command: Command::parse(&op),
+                    limit: op.limit.and_then(|l| l.parse().ok()),
+                },
                 Err(stray) => Piece::Text(stray.rest.to_string()),
             })
             .collect();
@@ -152,29 +149,30 @@ impl Format {
     }
 }
 
-/// Splits `X?Y` header arguments, lower-cased as Envoy's header maps are.
-fn headers(args: &str) -> (String, Option<String>) {
-    let mut names = args.split('?').map(str::to_ascii_lowercase);
+/// A header operator's name and alternative (`X?Y`), lower-cased as Envoy's header maps are.
+fn headers(op: &Operator<'_>) -> (String, Option<String>) {
+    let mut names = op.headers().map(str::to_ascii_lowercase);
     (names.next().unwrap_or_default(), names.next())
 }
 
 impl Command {
-    fn parse(command: &str, args: &str) -> Command {
+    fn parse(op: &Operator<'_>) -> Command {
+        let args = op.args.unwrap_or("");
         use CertificateField::*;
         let certificate = |peer, field| Command::Certificate { peer, field };
-        match command {
+        match op.command {
             "START_TIME" if args.is_empty() => Command::StartTime(DEFAULT_START_TIME.to_string()),
             "START_TIME" => Command::StartTime(args.to_string()),
             "REQ" => {
-                let (h, alt) = headers(args);
+                let (h, alt) = headers(op);
                 Command::Request(h, alt)
             }
             "RESP" => {
-                let (h, alt) = headers(args);
+                let (h, alt) = headers(op);
                 Command::Response(h, alt)
             }
             "TRAILER" => {
-                let (h, alt) = headers(args);
+                let (h, alt) = headers(op);
                 Command::Trailer(h, alt)
             }
             "PROTOCOL" => Command::Protocol,
