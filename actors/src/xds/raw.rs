@@ -120,26 +120,20 @@ const V2_FILTERS: &str = "envoy.config.filter.";
 struct NameRule {
     message: &'static str,
     field: &'static str,
-    proto_field: &'static str,
     json_names: &'static [&'static str],
     unit: &'static str,
 }
 
 impl NameRule {
     const fn new(message: &'static str, cla: bool, unit: &'static str) -> NameRule {
-        let (field, proto_field, json_names): (_, _, &'static [&'static str]) = if cla {
-            (
-                "ClusterName",
-                "cluster_name",
-                &["clusterName", "cluster_name"],
-            )
+        let (field, json_names): (_, &'static [&'static str]) = if cla {
+            ("ClusterName", &["clusterName", "cluster_name"])
         } else {
-            ("Name", "name", &["name"])
+            ("Name", &["name"])
         };
         NameRule {
             message,
             field,
-            proto_field,
             json_names,
             unit,
         }
@@ -223,13 +217,11 @@ pub fn parse(text: &str) -> Result<RawResource, String> {
     translate_types(&mut json);
     let descriptor = message(type_url);
     let decoded = decode(descriptor, &json)?;
-    let name = match decoded.get_field_by_name(rule.proto_field).as_deref() {
-        Some(prost_reflect::Value::String(s)) => s.clone(),
-        _ => return Err(rule.missing()),
-    };
     Ok(RawResource {
         type_url,
-        name,
+        // The decoded message holds the same name: the proto3 JSON mapping reads only a
+        // string there, and refuses the field given under both its names.
+        name: name.to_string(),
         value: decoded.encode_to_vec().into(),
     })
 }
