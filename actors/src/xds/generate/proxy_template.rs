@@ -21,14 +21,11 @@ pub fn apply<'a>(input: &Input<'a>, builder: &mut Builder<'a>) {
         .deps
         .policies
         .insert((Kind::ProxyTemplate, template.meta.name.clone()));
-    let Some(conf) = &spec.conf else {
-        builder.resources = Resources::default();
-        return;
-    };
-    if !conf.imports.iter().any(|i| i == DEFAULT_PROXY) {
+    let conf = spec.conf.as_ref();
+    if !conf.is_some_and(|c| c.imports.iter().any(|i| i == DEFAULT_PROXY)) {
         builder.resources = Resources::default();
     }
-    for resource in &conf.resources {
+    for resource in conf.iter().flat_map(|c| &c.resources) {
         match resource.decoded.of(&resource.resource) {
             // A later one of a type and name replaces an earlier one, as in Kuma's snapshot.
             Ok(raw) => {
