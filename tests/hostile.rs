@@ -185,11 +185,7 @@ fn a_client_over_its_share_of_connections_is_refused_at_once() {
     }
     // Another client is unaffected.
     assert_eq!(get(cp.api, "/meshes/default").status, 200);
-    let warnings: Vec<String> = cp
-        .lines_at("WARN")
-        .into_iter()
-        .filter(|l| l.contains("refused a connection"))
-        .collect();
+    let warnings = cp.logged("WARN", "refused a connection");
     assert!(
         (1..=2).contains(&warnings.len()),
         "refusals are logged, throttled: {warnings:?}"
@@ -517,11 +513,7 @@ fn xds_requests_and_responses_are_bounded() {
         );
         assert!(err.message().contains("10000 bytes"), "{}", err.message());
     });
-    let exhausted = cp
-        .lines_at("WARN")
-        .into_iter()
-        .filter(|l| l.contains("unreadable DiscoveryRequest"))
-        .count();
+    let exhausted = cp.logged("WARN", "unreadable DiscoveryRequest").len();
     assert_eq!(exhausted, 1, "logged once: {:?}", cp.logs());
     assert!(
         cp.logs().iter().all(|l| !l.contains(&"x".repeat(200))),
@@ -805,11 +797,7 @@ fn the_ads_stream_cap_refuses_further_streams_with_a_clear_error() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    let warnings: Vec<String> = cp
-        .lines_at("WARN")
-        .into_iter()
-        .filter(|l| l.contains("refused an ADS stream"))
-        .collect();
+    let warnings = cp.logged("WARN", "refused an ADS stream");
     assert_eq!(warnings.len(), 1, "logged, throttled: {warnings:?}");
     assert!(warnings[0].contains("limits.xds.maxStreams"));
 }

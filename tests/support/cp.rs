@@ -251,6 +251,26 @@ impl Cp {
             .collect()
     }
 
+    /// The log lines at `level` that contain `needle`, once there is one (the output is read
+    /// by another thread, so a line the process has written may not be here yet); panics
+    /// after 10 s without one.
+    pub fn logged(&self, level: &str, needle: &str) -> Vec<String> {
+        let matching = || -> Result<Vec<String>, ()> {
+            let lines: Vec<String> = self
+                .lines_at(level)
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect();
+            if lines.is_empty() {
+                Err(())
+            } else {
+                Ok(lines)
+            }
+        };
+        super::wait::try_until(Duration::from_secs(10), matching)
+            .unwrap_or_else(|()| panic!("no {level} line with {needle:?} in: {:?}", self.logs()))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.process.child.id()
