@@ -36,7 +36,7 @@ cargo build --workspace --bins
 echo "== cargo test"
 log=$(mktemp)
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # The API fuzzed against its OpenAPI document (the binary cargo test just built).
 echo "== schemathesis (scripts/schemathesis.sh)"
